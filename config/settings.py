@@ -1,0 +1,150 @@
+"""Typed settings of the whole service, one section per concern.
+
+Every key has a default that works offline with the models shipped in PyPI packages, so an empty
+(or absent) ``employai.toml`` gives a working service. Unknown keys are errors: a typo in a
+telephony config must fail at start, not silently fall back to a default in the middle of a call.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "employai"
+
+
+class Section(BaseModel):
+    """Base of every config section: strict about unknown keys."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ServiceSettings(Section):
+    """Where the service keeps its state, and how loudly it logs."""
+
+    data_dir: Path = Field(default_factory=_default_data_dir, description="State: models cache, database, recordings.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("data_dir")
+    @classmethod
+    def _expand(cls, value: Path) -> Path:
+        return value.expanduser()
+
+
+class STTSettings(Section):
+    """Speech-to-text with faster-whisper.
+
+    ``model`` is a packaged model name (``whisper-base``, ``whisper-tiny.en``) or a path to a
+    CTranslate2 Whisper directory (e.g. whisper small on a GPU).
+    """
+
+    model: str = "whisper-base"
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    compute_type: str = Field("auto", description="auto = int8 on CPU, float16 on CUDA; or any CTranslate2 type.")
+    cpu_threads: int = Field(2, ge=1, le=256)
+    language: str = Field("en", min_length=2, max_length=8)
+    beam_size: int = Field(1, ge=1, le=10)
+    encoder_window: Literal["adaptive", "full"] = Field(
+        "adaptive",
+        description="adaptive: encode only as many seconds as the utterance needs (fast); "
+        "full: Whisper's fixed 30 s window (slow, the reference behaviour).",
+    )
+    partial_interval_ms: int = Field(
+        700, ge=100, le=10_000, description="While the caller speaks, re-transcribe at most this often."
+    )
+
+
+class VADSettings(Section):
+    """webrtcvad endpointing. Times are in milliseconds of audio.
+
+    A candidate becomes *speech* after ``start_ms`` of voiced frames, is *confirmed* (real speech, fit
+    to barge in) after ``confirm_ms`` voiced, and *ends* after ``hangover_ms`` of silence. Anything
+    that ends before confirmation (a cough, a click, a short "mhm") is reported as a blip.
+    """
+
+    aggressiveness: int = Field(2, ge=0, le=3)
+    frame_ms: Literal[10, 20, 30] = 20
+    start_ms: int = Field(60, ge=10, le=2000)
+    confirm_ms: int = Field(300, ge=10, le=5000)
+    hangover_ms: int = Field(500, ge=60, le=5000)
+    preroll_ms: int = Field(200, ge=0, le=2000)
+    min_energy_dbfs: float = Field(-50.0, ge=-96.0, le=0.0, description="Frames quieter than this are never speech.")
+    max_utterance_s: float = Field(28.0, gt=1.0, le=600.0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "VADSettings":
+        if self.confirm_ms < self.start_ms:
+            raise ValueError(f"confirm_ms ({self.confirm_ms}) must be >= start_ms ({self.start_ms})")
+        return self
+
+
+class TTSSettings(Section):
+    """Piper text-to-speech. ``voice`` is ``joe`` (packaged) or a path to a Piper ``.onnx`` voice."""
+
+    voice: str = "joe"
+    length_scale: float = Field(1.0, gt=0.2, le=4.0, description="Speaking rate: below 1 is faster.")
+    speaker_id: int | None = None
+    volume: float = Field(0.6, gt=0.0, le=1.0, description="Peak level of each sentence (1.0 = full scale).")
+    line_rate: int = Field(8000, description="Sample rate of the audio sent to the line.")
+    use_cuda: bool = False
+
+
+class LLMSettings(Section):
+    """The employee's language model: in-process llama.cpp, or an OpenAI-compatible server."""
+
+    backend: Literal["llama_cpp", "openai"] = "llama_cpp"
+    model: str = Field("smollm2-135m", description="Packaged model name or a path to a GGUF file.")
+    n_ctx: int = Field(4096, ge=256, le=1_048_576)
+    n_threads: int = Field(2, ge=1, le=256)
+    n_gpu_layers: int = Field(0, ge=-1)
+    base_url: str | None = Field(None, description="For backend = openai, e.g. http://127.0.0.1:8000/v1")
+    api_key: SecretStr | None = Field(None, description="Secret: set EMPLOYAI_LLM__API_KEY instead of the file.")
+
+    @model_validator(mode="after")
+    def _server_needs_url(self) -> "LLMSettings":
+        if self.backend == "openai" and not self.base_url:
+            raise ValueError("backend = 'openai' needs base_url (e.g. http://127.0.0.1:8000/v1)")
+        return self
+
+
+ENV_PREFIX = "EMPLOYAI_"
+ENV_NESTED_DELIMITER = "__"
+
+
+class Settings(BaseSettings):
+    """The whole effective configuration: the TOML file's values, overridden by ``EMPLOYAI_…`` variables.
+
+    ``EMPLOYAI_LLM__API_KEY=…`` sets ``[llm] api_key``: secrets stay out of the file.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter=ENV_NESTED_DELIMITER,
+        extra="forbid",
+        validate_assignment=True,
+    )
+
+    service: ServiceSettings = Field(default_factory=ServiceSettings)
+    stt: STTSettings = Field(default_factory=STTSettings)
+    vad: VADSettings = Field(default_factory=VADSettings)
+    tts: TTSSettings = Field(default_factory=TTSSettings)
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The file's values arrive as init kwargs (see config.loader); the environment wins over them.
+        return (env_settings, init_settings)

@@ -1,0 +1,1 @@
+"""MemGPT-style memory (core, recall, archival) and its stores: built in the brain issue (#3)."""

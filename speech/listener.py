@@ -1,0 +1,314 @@
+"""Streaming speech recognition for one audio stream: VAD endpointing + Whisper, never blocking.
+
+The audio thread calls :meth:`Listener.feed` with each line frame; that only runs webrtcvad (tens
+of microseconds). Transcriptions run on a :class:`TranscriptionWorker` thread shared by all
+streams, and their results come back as events on the listener's queue:
+
+- while the caller speaks, a :class:`PartialText` every ``partial_interval_ms`` (if the worker is free);
+- when the caller pauses, the final transcription starts *speculatively*; if the pause turns into
+  the end of the turn (after the hang-over) its result is used as is, so the text is usually ready
+  at the moment the endpoint is decided; if the caller goes on, it is discarded;
+- at the endpoint, a :class:`FinalText` with its timings, or a :class:`Blip` for a cough/"mhm".
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import queue
+import threading
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from config.settings import VADSettings
+from speech.audio import PCM, STT_RATE
+from speech.resample import resample
+from speech.stt import Transcript, WhisperSTT
+from speech.vad import Endpointer, SpeechConfirmed, SpeechEnded, SpeechPaused, SpeechStarted
+
+log = logging.getLogger(__name__)
+
+PRIORITY_FINAL = 0
+PRIORITY_SPECULATIVE = 1
+PRIORITY_PARTIAL = 2
+
+
+@dataclass(order=True)
+class _Job:
+    priority: int
+    seq: int
+    audio: PCM = field(compare=False)
+    future: Future = field(compare=False)
+    key: object = field(compare=False, default=None)
+
+
+class TranscriptionWorker:
+    """One thread running Whisper jobs by priority: finals before speculative before partials.
+
+    A new partial for the same ``key`` (stream) replaces a queued one: only the freshest partial is
+    worth computing. Whisper itself is serialised, so more threads would only add contention.
+    """
+
+    def __init__(self, stt: WhisperSTT) -> None:
+        self.stt = stt
+        self._heap: list[_Job] = []
+        self._pending_by_key: dict[object, _Job] = {}
+        self._seq = itertools.count()
+        self._cond = threading.Condition()
+        self._closed = False
+        self._running = False
+        self._thread = threading.Thread(target=self._run, name="stt-worker", daemon=True)
+        self._thread.start()
+
+    def submit(self, audio16k: PCM, priority: int, key: object = None) -> Future:
+        future: Future = Future()
+        with self._cond:
+            if self._closed:
+                raise RuntimeError("transcription worker is closed")
+            if key is not None:
+                old = self._pending_by_key.pop(key, None)
+                if old is not None:
+                    old.future.cancel()
+            job = _Job(priority, next(self._seq), audio16k, future, key)
+            if key is not None:
+                self._pending_by_key[key] = job
+            heapq.heappush(self._heap, job)
+            self._cond.notify()
+        return future
+
+    def busy(self) -> bool:
+        with self._cond:
+            return bool(self._heap) or self._running
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._heap and not self._closed:
+                    self._cond.wait()
+                if self._closed and not self._heap:
+                    return
+                job = heapq.heappop(self._heap)
+                if job.key is not None and self._pending_by_key.get(job.key) is job:
+                    del self._pending_by_key[job.key]
+                if not job.future.set_running_or_notify_cancel():
+                    continue
+                self._running = True
+            try:
+                job.future.set_result(self.stt.transcribe(job.audio))
+            except BaseException as exc:  # delivered to whoever waits on the future
+                job.future.set_exception(exc)
+            finally:
+                with self._cond:
+                    self._running = False
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            for job in self._heap:
+                job.future.cancel()
+            self._heap.clear()
+            self._cond.notify_all()
+        self._thread.join(timeout=5)
+
+
+@dataclass(frozen=True)
+class PartialText:
+    utterance: int
+    at_ms: int
+    text: str
+
+
+@dataclass(frozen=True)
+class FinalText:
+    """The caller's finished utterance."""
+
+    utterance: int
+    text: str
+    start_ms: int  # stream time of the first voiced audio
+    end_ms: int  # stream time of the last voiced audio
+    endpoint_ms: int  # stream time the end was decided (end_ms + hang-over)
+    final_wait_s: float  # wall time from the endpoint decision to the text being ready
+    speculative: bool  # True when the speculative transcription was used
+    transcript: Transcript = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Blip:
+    """Something too short to be speech (cough, click, "mhm"): never a turn, never a barge-in."""
+
+    utterance: int
+    at_ms: int
+    voiced_ms: int
+
+
+@dataclass(frozen=True)
+class STTFailed:
+    utterance: int
+    error: str
+
+
+ListenerEvent = SpeechStarted | SpeechConfirmed | PartialText | FinalText | Blip | STTFailed
+
+
+class Listener:
+    """VAD + streaming STT for one caller. Feed line frames from one thread; read :attr:`events`."""
+
+    def __init__(
+        self,
+        worker: TranscriptionWorker,
+        vad: VADSettings | None = None,
+        *,
+        rate: int = 8000,
+        partial_interval_ms: int = 700,
+        on_event: Callable[[ListenerEvent], None] | None = None,
+    ) -> None:
+        self.worker = worker
+        self.rate = rate
+        self.endpointer = Endpointer(vad, rate=rate)
+        self.partial_interval_ms = partial_interval_ms
+        self.events: queue.Queue[ListenerEvent] = queue.Queue()
+        self._on_event = on_event
+        self._utterance = 0
+        self._last_partial_ms = 0
+        self._speculative: tuple[int, int, Future] | None = None  # utterance, samples, job
+        self._finals_pending = 0
+        self._idle = threading.Condition()
+
+    @property
+    def frame_len(self) -> int:
+        return self.endpointer.frame_len
+
+    def _emit(self, event: ListenerEvent) -> None:
+        self.events.put(event)
+        if self._on_event is not None:
+            self._on_event(event)
+
+    def _to_stt(self, audio: PCM) -> PCM:
+        return resample(audio, self.rate, STT_RATE)
+
+    def feed(self, frame: PCM) -> None:
+        """One line frame. Cheap and non-blocking: safe to call from a real-time audio thread."""
+        for event in self.endpointer.process(frame):
+            self._handle(event)
+        if self.endpointer.in_speech:
+            self._maybe_partial()
+
+    def flush(self) -> None:
+        """End of the stream (hang-up): finish the utterance in progress."""
+        for event in self.endpointer.flush():
+            self._handle(event)
+
+    def _maybe_partial(self) -> None:
+        now = self.endpointer.now_ms
+        if now - self._last_partial_ms < self.partial_interval_ms or self.worker.busy():
+            return
+        self._last_partial_ms = now
+        utterance = self._utterance
+        future = self.worker.submit(self._to_stt(self.endpointer.utterance_audio()), PRIORITY_PARTIAL, key=id(self))
+
+        def done(f: Future) -> None:
+            if f.cancelled() or f.exception() is not None or utterance != self._utterance:
+                return
+            self._emit(PartialText(utterance, now, f.result().text))
+
+        future.add_done_callback(done)
+
+    def _handle(self, event: object) -> None:
+        if isinstance(event, SpeechStarted):
+            self._utterance += 1
+            self._last_partial_ms = event.at_ms
+            self._speculative = None
+            self._emit(event)
+        elif isinstance(event, SpeechConfirmed):
+            self._emit(event)
+        elif isinstance(event, SpeechPaused):
+            if self.endpointer._confirmed:  # only real speech is worth a speculative final
+                future = self.worker.submit(self._to_stt(event.audio), PRIORITY_SPECULATIVE)
+                self._speculative = (self._utterance, len(event.audio), future)
+        elif isinstance(event, SpeechEnded):
+            self._end(event)
+
+    def _end(self, event: SpeechEnded) -> None:
+        utterance = self._utterance
+        speculative, self._speculative = self._speculative, None
+        if event.is_blip:
+            if speculative:
+                speculative[2].cancel()
+            self._emit(Blip(utterance, event.at_ms, event.voiced_ms))
+            return
+        decided = time.perf_counter()
+        reuse = speculative is not None and speculative[0] == utterance and speculative[1] == len(event.audio)
+        if reuse:
+            future = speculative[2]
+        else:
+            if speculative:
+                speculative[2].cancel()
+            future = self.worker.submit(self._to_stt(event.audio), PRIORITY_FINAL)
+
+        with self._idle:
+            self._finals_pending += 1
+
+        def done(f: Future) -> None:
+            try:
+                deliver(f)
+            finally:
+                with self._idle:
+                    self._finals_pending -= 1
+                    self._idle.notify_all()
+
+        def deliver(f: Future) -> None:
+            if f.cancelled():
+                return
+            if f.exception() is not None:
+                log.error("transcription failed: %s", f.exception())
+                self._emit(STTFailed(utterance, str(f.exception())))
+                return
+            wait = max(0.0, time.perf_counter() - decided)
+            transcript: Transcript = f.result()
+            self._emit(
+                FinalText(utterance, transcript.text, event.start_ms, event.end_ms, event.at_ms, wait, reuse, transcript)
+            )
+
+        future.add_done_callback(done)
+
+    def wait_finals(self, timeout: float = 120.0) -> bool:
+        """Block until every ended utterance has its FinalText (or STTFailed) on the queue."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._finals_pending == 0, timeout)
+
+
+def transcribe_stream(
+    worker: TranscriptionWorker,
+    samples: PCM,
+    rate: int,
+    vad: VADSettings | None = None,
+    *,
+    realtime: bool = False,
+    partial_interval_ms: int = 700,
+) -> list[ListenerEvent]:
+    """Run a whole clip through a :class:`Listener` as a line would deliver it; return all events.
+
+    ``realtime`` paces the frames at 1x (for latency measurements); otherwise as fast as possible.
+    """
+    listener = Listener(worker, vad, rate=rate, partial_interval_ms=partial_interval_ms)
+    frame_len = listener.frame_len
+    frame_s = frame_len / rate
+    start = time.perf_counter()
+    padded = np.concatenate([samples, np.zeros((-len(samples)) % frame_len, dtype=np.int16)])
+    for index, offset in enumerate(range(0, len(padded), frame_len)):
+        if realtime:
+            delay = start + index * frame_s - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+        listener.feed(padded[offset : offset + frame_len])
+    listener.flush()
+    listener.wait_finals()
+    events: list[ListenerEvent] = []
+    while not listener.events.empty():
+        events.append(listener.events.get_nowait())
+    return events

@@ -1,0 +1,147 @@
+"""The ``employai`` command line."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from config import ConfigError, Settings, load_settings, render_toml
+
+app = typer.Typer(help="Employai: an AI employee you can phone, on your own hardware.", no_args_is_help=True)
+config_app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+ConfigOption = Annotated[
+    Optional[Path],
+    typer.Option("--config", "-c", help="employai.toml to use (default: $EMPLOYAI_CONFIG, then ./employai.toml)."),
+]
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    typer.echo(f"employai: {message}", err=True)
+    return typer.Exit(code)
+
+
+def _settings(path: Path | None) -> Settings:
+    try:
+        settings = load_settings(path)
+    except ConfigError as exc:
+        raise _fail(str(exc)) from exc
+    logging.basicConfig(
+        level=settings.service.log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    return settings
+
+
+def _models_dir(settings: Settings) -> Path:
+    return settings.service.data_dir / "models"
+
+
+@config_app.command("show")
+def config_show(config: ConfigOption = None) -> None:
+    """Print the effective configuration (file + environment + defaults) as TOML, secrets masked."""
+    typer.echo(render_toml(_settings(config)), nl=False)
+
+
+@app.command()
+def transcribe(
+    file: Annotated[Path, typer.Argument(help="Audio file (WAV, or anything FFmpeg/PyAV decodes).")],
+    telephone: Annotated[bool, typer.Option("--telephone", help="Pass the audio through 8 kHz G.711 first.")] = False,
+    codec: Annotated[str, typer.Option(help="G.711 law for --telephone: PCMU (µ-law) or PCMA (A-law).")] = "PCMU",
+    as_json: Annotated[bool, typer.Option("--json", help='Print {"text": ..., "seconds": ...}.')] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Transcribe an audio file with the configured Whisper model."""
+    from config.models import ModelNotFoundError
+    from speech.audio import STT_RATE, AudioFormatError, read_audio
+    from speech.resample import resample, telephone_path
+    from speech.stt import WhisperSTT
+
+    settings = _settings(config)
+    if codec not in ("PCMU", "PCMA"):
+        raise _fail(f"--codec must be PCMU or PCMA, got {codec!r}")
+    try:
+        audio = read_audio(file)
+        stt = WhisperSTT.from_settings(settings.stt, _models_dir(settings))
+    except (AudioFormatError, ModelNotFoundError) as exc:
+        raise _fail(str(exc)) from exc
+    samples = resample(audio.samples, audio.rate, STT_RATE)
+    if telephone:
+        samples = telephone_path(samples, STT_RATE, codec)
+    result = stt.transcribe(samples)
+    if as_json:
+        typer.echo(json.dumps({"text": result.text, "seconds": round(result.compute_seconds, 3)}))
+    else:
+        typer.echo(result.text)
+
+
+@app.command()
+def say(
+    text: Annotated[str, typer.Argument(help="What to say.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="WAV file to write.")],
+    rate: Annotated[int, typer.Option(help="Sample rate of the WAV (8000 = telephone).")] = 8000,
+    config: ConfigOption = None,
+) -> None:
+    """Speak TEXT with the configured Piper voice into a WAV file."""
+    from config.models import ModelNotFoundError
+    from speech.audio import write_wav
+    from speech.tts import PiperTTS
+
+    settings = _settings(config)
+    if not 4000 <= rate <= 48000:
+        raise _fail(f"--rate must be between 4000 and 48000 Hz, got {rate}")
+    try:
+        tts = PiperTTS.from_settings(settings.tts)
+    except ModelNotFoundError as exc:
+        raise _fail(str(exc)) from exc
+    samples = tts.synthesize(text, rate)
+    if len(samples) == 0:
+        raise _fail("nothing to say: the text has no speakable words")
+    try:
+        write_wav(output, samples, rate)
+    except OSError as exc:
+        raise _fail(f"{output}: {exc.strerror}") from exc
+    typer.echo(f"{output}: {len(samples) / rate:.2f} s at {rate} Hz")
+
+
+@app.command()
+def serve(
+    config: ConfigOption = None,
+    check: Annotated[bool, typer.Option("--check", help="Load and self-test, then exit (0 = ready).")] = False,
+) -> None:
+    """Run the service: load the models once, self-test the speech path, then serve until stopped."""
+    from telephony.service import start_service
+
+    settings = _settings(config)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        report = start_service(settings)
+    except ConfigError as exc:
+        raise _fail(str(exc)) from exc
+    for line in report.lines():
+        typer.echo(line)
+    if check:
+        raise typer.Exit(0 if report.ok else 1)
+    typer.echo("Serving; press Ctrl-C to stop.")
+    while not stop.wait(1.0):
+        pass
+    typer.echo("Stopped.")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,81 @@
+"""Shared fixtures: the recorded human speech of ../shared/audio and the real packaged models.
+
+Models are loaded once per test session; tests never download anything.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from config import Settings
+
+REPO = Path(__file__).resolve().parent.parent
+AUDIO_DIR = Path(os.environ.get("EMPLOYAI_TEST_AUDIO", REPO.parent / "shared" / "audio"))
+
+
+@dataclass(frozen=True)
+class Recording:
+    path: Path
+    seconds: float
+    transcript: str
+
+
+def _manifest() -> list[Recording]:
+    manifest = AUDIO_DIR / "manifest.tsv"
+    if not manifest.is_file():
+        raise RuntimeError(
+            f"recorded speech not found at {AUDIO_DIR} (expected ../shared/audio beside the checkout; "
+            "set EMPLOYAI_TEST_AUDIO to its folder)"
+        )
+    with manifest.open(newline="") as handle:
+        rows = csv.DictReader(handle, delimiter="\t")
+        return [Recording(AUDIO_DIR / r["filename"], float(r["duration_s"]), r["transcript"]) for r in rows]
+
+
+RECORDINGS = _manifest()
+
+
+@pytest.fixture(scope="session")
+def recordings() -> list[Recording]:
+    return RECORDINGS
+
+
+@pytest.fixture(scope="session")
+def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A per-session model cache, so the split Whisper model is really joined by the tests."""
+    return tmp_path_factory.mktemp("models")
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    return Settings()
+
+
+@pytest.fixture(scope="session")
+def stt(settings: Settings, models_dir: Path):
+    from speech.stt import WhisperSTT
+
+    return WhisperSTT.from_settings(settings.stt, models_dir)
+
+
+@pytest.fixture(scope="session")
+def stt_worker(stt):
+    from speech.listener import TranscriptionWorker
+
+    worker = TranscriptionWorker(stt)
+    yield worker
+    worker.close()
+
+
+@pytest.fixture(scope="session")
+def tts(settings: Settings):
+    from speech.tts import PiperTTS
+
+    engine = PiperTTS.from_settings(settings.tts)
+    engine.warm_up()
+    return engine

@@ -1,0 +1,85 @@
+"""The ``employai`` command as a user runs it (a real subprocess of the installed console script)."""
+
+import json
+import subprocess
+import sys
+import wave
+from pathlib import Path
+
+import pytest
+
+from speech.scoring import word_error_rate
+
+EMPLOYAI = str(Path(sys.executable).with_name("employai"))
+
+
+def run(*args, cwd=None, env_extra=None, timeout=180):
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EMPLOYAI_") or k == "EMPLOYAI_TEST_AUDIO"}
+    env.update(env_extra or {})
+    return subprocess.run([EMPLOYAI, *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=timeout)
+
+
+@pytest.fixture()
+def data_env(tmp_path, models_dir):
+    # Reuse the session's joined model cache through the data dir (models/ under it).
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "models").symlink_to(models_dir, target_is_directory=True)
+    return {"EMPLOYAI_SERVICE__DATA_DIR": str(data)}
+
+
+def test_transcribe_telephone_json(recordings, data_env, tmp_path):
+    rec = next(r for r in recordings if r.path.name == "jfk_inaugural_1961.wav")
+    out = run("transcribe", str(rec.path), "--telephone", "--json", cwd=tmp_path, env_extra=data_env)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert set(result) == {"text", "seconds"} and result["seconds"] > 0
+    assert word_error_rate([rec.transcript], [result["text"]]).wer <= 0.15
+
+
+def test_say_writes_a_telephone_wav_that_transcribes_back(tmp_path, data_env):
+    wav = tmp_path / "hello.wav"
+    out = run("say", "Hello, you have reached Northwind. We open at 9 AM.", "-o", str(wav), cwd=tmp_path, env_extra=data_env)
+    assert out.returncode == 0, out.stderr
+    with wave.open(str(wav)) as handle:
+        assert handle.getframerate() == 8000 and handle.getnchannels() == 1 and handle.getsampwidth() == 2
+        assert handle.getnframes() > 8000
+    back = run("transcribe", str(wav), "--json", cwd=tmp_path, env_extra=data_env)
+    assert "northwind" in json.loads(back.stdout)["text"].lower().replace(" ", "")
+
+
+def test_say_at_other_rates(tmp_path, data_env):
+    wav = tmp_path / "wide.wav"
+    assert run("say", "Testing.", "-o", str(wav), "--rate", "16000", cwd=tmp_path, env_extra=data_env).returncode == 0
+    with wave.open(str(wav)) as handle:
+        assert handle.getframerate() == 16000
+
+
+def test_config_show_prints_effective_toml(tmp_path):
+    (tmp_path / "employai.toml").write_text('[stt]\nmodel = "whisper-tiny.en"\n')
+    out = run("config", "show", cwd=tmp_path, env_extra={"EMPLOYAI_LLM__N_CTX": "2048"})
+    assert out.returncode == 0, out.stderr
+    assert 'model = "whisper-tiny.en"' in out.stdout and "n_ctx = 2048" in out.stdout
+
+
+def test_bad_config_fails_at_start_with_file_key_reason(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[vad]\naggressiveness = 9\n")
+    out = run("serve", "--config", str(bad), cwd=tmp_path)
+    assert out.returncode == 2
+    assert str(bad) in out.stderr and "vad.aggressiveness" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_missing_input_file_is_a_clear_error(tmp_path, data_env):
+    out = run("transcribe", str(tmp_path / "missing.wav"), cwd=tmp_path, env_extra=data_env)
+    assert out.returncode == 2 and "no such file" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_serve_check_loads_and_self_tests(tmp_path, data_env):
+    out = run("serve", "--check", cwd=tmp_path, env_extra=data_env)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "speech stack ready" in out.stdout
+    assert "not built yet" in out.stdout  # says plainly that no calls are answered yet
