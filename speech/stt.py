@@ -52,6 +52,7 @@ class Transcript:
     avg_logprob: float = 0.0
     no_speech_prob: float = 0.0
     window: str = "adaptive"
+    encoder_frames: int = 3000  # 10 ms feature frames the encoder ran on (3000 = Whisper's 30 s)
 
     @property
     def real_time_factor(self) -> float:
@@ -146,12 +147,12 @@ class WhisperSTT:
                     result = None
             window = "adaptive" if result is not None else "full"
             if result is None:
-                result = self._transcribe_full(samples)
-        text, avg_logprob, no_speech = result
-        return Transcript(text, seconds, time.perf_counter() - started, avg_logprob, no_speech, window)
+                result = (*self._transcribe_full(samples), _FULL_WINDOW_FRAMES)
+        text, avg_logprob, no_speech, frames = result
+        return Transcript(text, seconds, time.perf_counter() - started, avg_logprob, no_speech, window, frames)
 
     @staticmethod
-    def _reliable(text: str, avg_logprob: float, no_speech: float) -> bool:
+    def _reliable(text: str, avg_logprob: float, no_speech: float, frames: int) -> bool:
         if not text:
             return True
         return (
@@ -160,7 +161,7 @@ class WhisperSTT:
             and not has_repetition_loop(text)
         )
 
-    def _transcribe_adaptive(self, samples: npt.NDArray[np.float32]) -> tuple[str, float, float] | None:
+    def _transcribe_adaptive(self, samples: npt.NDArray[np.float32]) -> tuple[str, float, float, int] | None:
         frames = len(samples) // _HOP
         window = math.ceil((frames + _MARGIN_FRAMES) / _WINDOW_STEP_FRAMES) * _WINDOW_STEP_FRAMES
         window = min(window, _FULL_WINDOW_FRAMES)
@@ -186,7 +187,7 @@ class WhisperSTT:
         text = self._tokenizer.decode(tokens).strip()
         # CTranslate2's score is the sum of log-probabilities divided by the length (length_penalty 1).
         avg_logprob = result.scores[0] if result.scores else 0.0
-        return text, float(avg_logprob), float(result.no_speech_prob)
+        return text, float(avg_logprob), float(result.no_speech_prob), window
 
     def _transcribe_full(self, samples: npt.NDArray[np.float32]) -> tuple[str, float, float]:
         segments, _info = self.model.transcribe(

@@ -41,13 +41,16 @@ def test_transcribe_telephone_json(recordings, data_env, tmp_path):
 
 def test_say_writes_a_telephone_wav_that_transcribes_back(tmp_path, data_env):
     wav = tmp_path / "hello.wav"
-    out = run("say", "Hello, you have reached Northwind. We open at 9 AM.", "-o", str(wav), cwd=tmp_path, env_extra=data_env)
+    sentence = "Hello, you have reached the front desk. We open at 9 AM."
+    out = run("say", sentence, "-o", str(wav), cwd=tmp_path, env_extra=data_env)
     assert out.returncode == 0, out.stderr
     with wave.open(str(wav)) as handle:
         assert handle.getframerate() == 8000 and handle.getnchannels() == 1 and handle.getsampwidth() == 2
         assert handle.getnframes() > 8000
     back = run("transcribe", str(wav), "--json", cwd=tmp_path, env_extra=data_env)
-    assert "northwind" in json.loads(back.stdout)["text"].lower().replace(" ", "")
+    assert back.returncode == 0, back.stderr
+    heard = json.loads(back.stdout)["text"]
+    assert word_error_rate(["Hello, you have reached the front desk. We open at nine a m."], [heard]).wer <= 0.25, heard
 
 
 def test_say_at_other_rates(tmp_path, data_env):

@@ -1,0 +1,126 @@
+#!/usr/bin/env python3
+"""LLM benchmark: time to first token cold vs. with the cached stable prefix, tokens per second,
+and the parse rate of schema-constrained tool calls over 50+ caller utterances.
+
+    .venv/bin/python scripts/bench_brain.py --json [--model PATH.gguf] [--repeats 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from brain.llm import ChatMessage, CompletionRequest, LlamaCppBackend  # noqa: E402
+from config.settings import LLMSettings  # noqa: E402
+
+SYSTEM = (
+    "You are Ava, the receptionist of Northwind Dental, 12 Harbour Street, Springfield. Speak briefly and "
+    "politely, one or two sentences, no lists. Opening hours: Monday to Friday 8:00 to 17:00, Saturday 9:00 "
+    "to 12:00. Staff: Dr. Priya Patel (dentist), Dr. Tom Lee (orthodontist), Sam Reyes (front desk). "
+    "You can take messages for staff, transfer calls to the front desk or billing, and end calls.\n"
+    "Caller memory: name Maria Gomez, prefers morning appointments, last visit in March."
+)
+QUESTIONS = [
+    "Hi, what time do you open tomorrow?", "Is Dr. Patel in today?", "Can I book a cleaning?",
+    "Where are you located?", "Do you take walk-ins?", "How much is a check-up?",
+]
+TOOL_PROMPTS = [
+    "Can you tell Dr. Patel I called about my crown?", "Please put me through to billing.",
+    "I'd like to leave a message for Sam.", "Transfer me to the front desk please.", "That's all, goodbye.",
+    "Let Dr. Lee know my braces are loose.", "I need to talk to someone about my invoice.",
+    "Could you ask Dr. Patel to call me back at 555 0142?", "Thanks, bye!", "Connect me with a human.",
+]
+TOOLS_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "tool": {"type": "string", "enum": ["take_message", "transfer_call", "end_call", "answer"]},
+        "arguments": {
+            "type": "object",
+            "properties": {
+                "for_whom": {"type": "string", "maxLength": 40},
+                "target": {"type": "string", "enum": ["front desk", "billing"]},
+                "text": {"type": "string", "maxLength": 200},
+            },
+        },
+    },
+    "required": ["tool", "arguments"],
+}
+
+
+def pct(values, q):
+    return round(float(np.percentile(values, q)) * 1000, 1) if values else None
+
+
+def valid(data: dict) -> bool:
+    enum = TOOLS_SCHEMA["properties"]["tool"]["enum"]
+    return isinstance(data, dict) and data.get("tool") in enum and isinstance(data.get("arguments"), dict)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--model", default="smollm2-135m")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--gpu-layers", type=int, default=0)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+
+    llm = LlamaCppBackend.from_settings(
+        LLMSettings(model=args.model, n_ctx=2048, n_threads=args.threads, n_gpu_layers=args.gpu_layers)
+    )
+    system = ChatMessage("system", SYSTEM)
+    other = ChatMessage("system", "You are a helpful assistant for a bakery.")
+    cold, cached, rates = [], [], []
+    for _ in range(args.repeats):
+        for question in QUESTIONS:
+            request = CompletionRequest([system, ChatMessage("user", question)], max_tokens=48, temperature=0.0)
+            llm.prefix_cache_enabled = False
+            stream = llm.stream(request)
+            stream.read()
+            cold.append(stream.stats.first_token_s)
+            llm.prefix_cache_enabled = True
+            llm.stream(CompletionRequest([other, ChatMessage("user", "hi")], max_tokens=1)).read()  # another call
+            stream = llm.stream(request)
+            stream.read()
+            cached.append(stream.stats.first_token_s)
+            if stream.stats.tokens_per_second:
+                rates.append(stream.stats.tokens_per_second)
+    parsed, total, tool_latency = 0, 0, []
+    instruction = ChatMessage("system", SYSTEM + "\nReply with the JSON action for the caller's request.")
+    for _ in range(max(1, 50 // len(TOOL_PROMPTS))):
+        for prompt in TOOL_PROMPTS:
+            total += 1
+            started = time.perf_counter()
+            text = llm.stream(CompletionRequest([instruction, ChatMessage("user", prompt)], json_schema=TOOLS_SCHEMA,
+                                                max_tokens=120, temperature=0.7)).read()
+            tool_latency.append(time.perf_counter() - started)
+            try:
+                parsed += valid(json.loads(text))
+            except json.JSONDecodeError:
+                pass
+    prompt_tokens = len(llm.tokenize_prompt(llm.render([system, ChatMessage("user", QUESTIONS[0])])[0]))
+    result = {
+        "model": llm.name,
+        "threads": args.threads,
+        "gpu_layers": args.gpu_layers,
+        "prompt_tokens": prompt_tokens,
+        "first_token_ms_cold": {"p50": pct(cold, 50), "p95": pct(cold, 95), "n": len(cold)},
+        "first_token_ms_cached_prefix": {"p50": pct(cached, 50), "p95": pct(cached, 95), "n": len(cached)},
+        "tokens_per_second": {"p50": round(float(np.median(rates)), 1) if rates else None},
+        "tool_call_parse_rate": round(parsed / total, 3),
+        "tool_calls": total,
+        "tool_call_ms": {"p50": pct(tool_latency, 50), "p95": pct(tool_latency, 95)},
+    }
+    print(json.dumps(result) if args.json else json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,154 @@
+"""LLM backends on the real packaged SmolLM2: streaming, prefix cache, JSON-schema output, cancel,
+and the same interface over a real OpenAI-compatible server (python -m llama_cpp.server)."""
+
+import json
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from brain.llm import ChatMessage, CompletionRequest, LlamaCppBackend, OpenAICompatBackend, load_backend
+from config.models import resolve_llm_model
+from config.settings import LLMSettings
+
+SYSTEM = ChatMessage(
+    "system",
+    "You are Ava, the receptionist of Northwind Dental in Springfield. Answer in one short sentence. "
+    "Opening hours: Monday to Friday, 8 to 5. Staff: Dr. Patel (dentist), Sam (front desk).",
+)
+
+
+@pytest.fixture(scope="module")
+def llm() -> LlamaCppBackend:
+    return LlamaCppBackend.from_settings(LLMSettings(n_ctx=2048))
+
+
+def _ask(text: str, **kwargs) -> CompletionRequest:
+    return CompletionRequest([SYSTEM, ChatMessage("user", text)], **kwargs)
+
+
+def test_streams_text_deltas(llm):
+    stream = llm.stream(_ask("Hello, who am I speaking to?", max_tokens=40, temperature=0.0))
+    deltas = list(stream)
+    assert len(deltas) > 3 and "".join(deltas) == stream.text and stream.text.strip()
+    assert stream.stats.completion_tokens == len(deltas)
+    assert stream.stats.first_token_s is not None and stream.stats.total_s >= stream.stats.first_token_s
+    assert stream.stats.finish_reason in {"stop", "length"}
+    assert "<|im_end|>" not in stream.text and "<|im_start|>" not in stream.text  # template stop applied
+
+
+def test_chat_template_comes_from_the_gguf(llm):
+    prompt, stop = llm.render([SYSTEM, ChatMessage("user", "hi")])
+    assert prompt.startswith("<|im_start|>system\n") and prompt.endswith("<|im_start|>assistant\n")
+    assert "<|im_end|>" in stop
+
+
+def test_token_counts_use_the_models_tokenizer(llm):
+    assert llm.count_tokens("hello") == 1
+    assert llm.count_tokens("<|im_start|>") == 1  # special tokens are tokens, not text
+    assert 5 < llm.count_tokens(SYSTEM.content) < 80
+
+
+def test_stable_prefix_is_reused_across_interleaved_conversations(llm):
+    other = ChatMessage("system", "You are a pirate. Speak like one.")
+    first = llm.stream(_ask("When are you open?", max_tokens=5))
+    first.read()
+    llm.stream(CompletionRequest([other, ChatMessage("user", "Ahoy")], max_tokens=5)).read()  # another call
+    again = llm.stream(_ask("Who is the dentist?", max_tokens=5))
+    again.read()
+    prefix_tokens = len(llm.tokenize_prompt(llm.render([SYSTEM], generation_prompt=False)[0]))
+    assert again.stats.cached_tokens >= prefix_tokens  # restored from the saved prefix state
+    assert again.stats.prompt_tokens - again.stats.cached_tokens < 20  # only the new turn was evaluated
+
+
+def test_without_prefix_cache_everything_is_evaluated(llm):
+    llm.prefix_cache_enabled = False
+    try:
+        stream = llm.stream(_ask("When are you open?", max_tokens=3))
+        stream.read()
+        assert stream.stats.cached_tokens == 0
+    finally:
+        llm.prefix_cache_enabled = True
+
+
+def test_json_schema_constrains_the_output(llm):
+    schema = {
+        "type": "object",
+        "properties": {
+            "tool": {"type": "string", "enum": ["take_message", "transfer_call", "end_call"]},
+            "for_whom": {"type": "string", "maxLength": 40},
+        },
+        "required": ["tool", "for_whom"],
+    }
+    for text in ["Please tell Dr. Patel that John called.", "Put me through to Sam.", "Bye now."]:
+        out = llm.stream(_ask(text, json_schema=schema, max_tokens=60, temperature=0.0)).read()
+        data = json.loads(out)
+        assert data["tool"] in schema["properties"]["tool"]["enum"] and isinstance(data["for_whom"], str)
+
+
+def test_cancel_stops_generation_at_the_next_token(llm):
+    stream = llm.stream(_ask("Count from one to one hundred, one number per word.", max_tokens=200, temperature=0.0))
+    received = []
+    for delta in stream:
+        received.append(delta)
+        if len(received) == 3:
+            stream.cancel()
+    assert len(received) == 3 and stream.stats.finish_reason == "cancelled"
+    # The model is free again right away.
+    assert llm.stream(_ask("Hi", max_tokens=3)).read() is not None
+
+
+def test_prompt_larger_than_the_window_is_refused(llm):
+    with pytest.raises(ValueError, match="does not fit"):
+        llm.stream(_ask("word " * 3000))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def llama_server():
+    port = _free_port()
+    model = resolve_llm_model("smollm2-135m")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1", "--port", str(port),
+         "--n_ctx", "2048", "--n_threads", "2", "--verbose", "False"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"llama_cpp.server exited: {proc.stderr.read().decode()[-2000:]}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            break
+        except OSError:
+            time.sleep(0.3)
+    yield f"http://127.0.0.1:{port}/v1"
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def test_openai_compatible_server_streams_the_same_way(llama_server):
+    backend = load_backend(LLMSettings(backend="openai", base_url=llama_server, n_ctx=2048))
+    assert isinstance(backend, OpenAICompatBackend)
+    stream = backend.stream(_ask("Hello, who am I speaking to?", max_tokens=30, temperature=0.0))
+    deltas = list(stream)
+    assert len(deltas) > 3 and stream.text.strip() and stream.stats.first_token_s is not None
+    assert backend.count_tokens("hello") == 1
+    schema = {"type": "object", "properties": {"tool": {"type": "string", "enum": ["take_message", "end_call"]}},
+              "required": ["tool"]}
+    data = json.loads(backend.stream(_ask("Bye.", json_schema=schema, max_tokens=30, temperature=0.0)).read())
+    assert data["tool"] in {"take_message", "end_call"}
+    backend.close()
+
+
+def test_unreachable_server_is_a_clear_error():
+    backend = OpenAICompatBackend(f"http://127.0.0.1:{_free_port()}/v1", timeout_s=2)
+    with pytest.raises(Exception, match="(?i)connect"):
+        backend.stream(_ask("hi")).read()
