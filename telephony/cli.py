@@ -17,6 +17,8 @@ from config import ConfigError, Settings, load_settings, render_toml
 app = typer.Typer(help="Employai: an AI employee you can phone, on your own hardware.", no_args_is_help=True)
 config_app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
+memory_app = typer.Typer(help="The employee's memory: callers, past conversations, company documents.", no_args_is_help=True)
+app.add_typer(memory_app, name="memory")
 
 ConfigOption = Annotated[
     Optional[Path],
@@ -137,6 +139,74 @@ def serve(
     while not stop.wait(1.0):
         pass
     typer.echo("Stopped.")
+
+
+def _memory(settings: Settings):
+    from config.models import ModelNotFoundError
+    from memory.service import open_memory
+    from memory.sqlite_store import StoreError
+
+    try:
+        return open_memory(settings.memory_path, settings.memory)
+    except (ModelNotFoundError, StoreError) as exc:
+        raise _fail(str(exc)) from exc
+
+
+@memory_app.command("show")
+def memory_show(
+    caller: Annotated[str, typer.Argument(help="Caller number or SIP URI.")],
+    config: ConfigOption = None,
+) -> None:
+    """Print what the employee remembers about CALLER: core memory and past conversations."""
+    from datetime import datetime
+
+    memory = _memory(_settings(config)).for_caller(caller)
+    typer.echo(f"caller: {memory.key}")
+    typer.echo("core memory:")
+    typer.echo("  " + (memory.human().replace("\n", "\n  ") or "(nothing yet)"))
+    typer.echo("conversations:")
+    past = memory.past_conversations(10)
+    for conv in past:
+        when = datetime.fromtimestamp(conv.started_at).strftime("%Y-%m-%d %H:%M")
+        typer.echo(f"  #{conv.id} {when} {conv.channel}: {conv.summary or '(no summary)'}")
+    if not past:
+        typer.echo("  (none)")
+
+
+@memory_app.command("search")
+def memory_search(
+    query: Annotated[str, typer.Argument(help="Words or a question.")],
+    caller: Annotated[Optional[str], typer.Option("--caller", help="Search this caller's conversations too.")] = None,
+    limit: Annotated[int, typer.Option(help="Results per kind.")] = 5,
+    config: ConfigOption = None,
+) -> None:
+    """Search the company documents and, with --caller, that caller's past messages and notes."""
+    service = _memory(_settings(config))
+    if caller:
+        memory = service.for_caller(caller)
+        for hit in memory.conversation_search(query, limit):
+            typer.echo(f"[message #{hit.message.conversation_id} {hit.message.role}] {hit.message.content}")
+        passages = memory.archival_memory_search(query, limit)
+    else:
+        passages = service.search_knowledge(query, limit)
+    for passage in passages:
+        typer.echo(f"[{passage.source}] {' '.join(passage.text.split())[:300]}")
+
+
+@memory_app.command("ingest")
+def memory_ingest(
+    folder: Annotated[Path, typer.Argument(help="Folder of company documents (.txt, .md).")],
+    config: ConfigOption = None,
+) -> None:
+    """Load company documents into archival memory (re-ingesting a file replaces it)."""
+    service = _memory(_settings(config))
+    try:
+        report = service.ingest(folder)
+    except FileNotFoundError as exc:
+        raise _fail(str(exc)) from exc
+    typer.echo(f"ingested {report.files} files as {report.passages} passages")
+    for skipped in report.skipped:
+        typer.echo(f"  skipped: {skipped}")
 
 
 def main() -> None:

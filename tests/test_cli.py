@@ -86,3 +86,19 @@ def test_serve_check_loads_and_self_tests(tmp_path, data_env):
     assert out.returncode == 0, out.stdout + out.stderr
     assert "speech stack ready" in out.stdout
     assert "not built yet" in out.stdout  # says plainly that no calls are answered yet
+
+
+def test_memory_ingest_search_show(tmp_path, data_env):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "hours.md").write_text("# Hours\n\nWe are open Monday to Friday from 8 to 5.")
+    (docs / "prices.txt").write_text("A cleaning costs 95 dollars.")
+    out = run("memory", "ingest", str(docs), cwd=tmp_path, env_extra=data_env)
+    assert out.returncode == 0, out.stderr
+    assert "ingested 2 files as 2 passages" in out.stdout
+    found = run("memory", "search", "how much is a cleaning", "--limit", "1", cwd=tmp_path, env_extra=data_env)
+    assert found.returncode == 0 and "95 dollars" in found.stdout and "[prices.txt]" in found.stdout
+    shown = run("memory", "show", "sip:+15550100142@pbx", cwd=tmp_path, env_extra=data_env)
+    assert shown.returncode == 0 and "caller: +15550100142" in shown.stdout and "(nothing yet)" in shown.stdout
+    missing = run("memory", "ingest", str(tmp_path / "nope"), cwd=tmp_path, env_extra=data_env)
+    assert missing.returncode == 2 and "not a folder" in missing.stderr

@@ -1,0 +1,52 @@
+"""Records that cross the memory package's boundary (to brain/ and the CLI)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+PERSONA_OWNER = "@persona"  # the employee's own core block
+COMPANY_OWNER = "@company"  # knowledge documents, shared by every caller
+
+
+@dataclass(frozen=True)
+class CoreBlock:
+    owner: str  # PERSONA_OWNER or a caller key
+    label: str  # "persona" or "human"
+    value: str
+    limit: int
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    id: int
+    conversation_id: int
+    caller: str
+    role: str  # system | user | assistant | tool
+    content: str
+    created_at: float
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class Conversation:
+    id: int
+    caller: str
+    started_at: float
+    ended_at: float | None = None
+    summary: str | None = None
+    channel: str = "phone"
+
+
+@dataclass(frozen=True)
+class Passage:
+    id: int
+    owner: str  # COMPANY_OWNER or a caller key
+    text: str
+    source: str
+    score: float = 0.0
+
+
+@dataclass(frozen=True)
+class MessageHit:
+    message: StoredMessage
+    score: float

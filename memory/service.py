@@ -1,0 +1,209 @@
+"""MemGPT's memory hierarchy on top of a :class:`MemoryStore`.
+
+- Core memory: the persona block and one "human" block per caller, size-limited, always in the
+  prompt, changed only through :meth:`CallerMemory.core_memory_append` / ``_replace``.
+- Recall memory: every message of every conversation, written as it happens, searchable by
+  keywords (FTS5) and by meaning (embeddings).
+- Archival memory: passages with embeddings: the company's documents (shared) and notes about
+  one caller (theirs alone).
+
+Isolation is structural: brain/ only ever gets a :class:`CallerMemory` bound to one caller key,
+and every query it can make is filtered by that key (plus the shared company documents).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from config.settings import MemorySettings
+from memory.callers import caller_key
+from memory.embeddings import Embedder
+from memory.records import COMPANY_OWNER, PERSONA_OWNER, CoreBlock, MessageHit, Passage
+from memory.store import MemoryStore
+
+INGEST_SUFFIXES = (".txt", ".md", ".markdown")
+CHUNK_WORDS = 120
+_EMBEDDED_ROLES = {"user", "assistant"}
+
+
+class MemoryLimitError(ValueError):
+    """A core-memory edit would overflow its block: the agent is told, nothing is truncated."""
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    files: int
+    passages: int
+    skipped: list[str]
+
+
+def chunk_text(text: str, max_words: int = CHUNK_WORDS) -> list[str]:
+    """Paragraph-aligned chunks of at most ~max_words words; a heading stays with what follows it."""
+    paragraphs = [p.strip() for p in re.split(r"\n\s*\n", text) if p.strip()]
+    chunks: list[str] = []
+    current: list[str] = []
+    size = 0
+    for paragraph in paragraphs:
+        words = paragraph.split()
+        while len(words) > max_words:  # a huge paragraph is cut at word boundaries
+            if current:
+                chunks.append("\n\n".join(current))
+                current, size = [], 0
+            chunks.append(" ".join(words[:max_words]))
+            words = words[max_words:]
+        if size + len(words) > max_words and current and not current[-1].lstrip().startswith("#"):
+            chunks.append("\n\n".join(current))
+            current, size = [], 0
+        current.append(" ".join(words))
+        size += len(words)
+    if current:
+        chunks.append("\n\n".join(current))
+    return chunks
+
+
+class MemoryService:
+    """Memory for the whole service; hand out :class:`CallerMemory` views, one per caller."""
+
+    def __init__(self, store: MemoryStore, embedder: Embedder, settings: MemorySettings | None = None) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.settings = settings or MemorySettings()
+
+    def for_caller(self, raw_caller: str) -> "CallerMemory":
+        return CallerMemory(self, caller_key(raw_caller))
+
+    # persona (the employee's own block; set from the job configuration, not by callers)
+    def persona(self) -> str:
+        block = self.store.get_block(PERSONA_OWNER, "persona")
+        return block.value if block else ""
+
+    def set_persona(self, text: str) -> None:
+        self.store.put_block(CoreBlock(PERSONA_OWNER, "persona", text, self.settings.persona_limit))
+
+    # company knowledge
+    def ingest(self, folder: Path) -> IngestReport:
+        """Load .txt/.md documents (chunked, embedded); re-ingesting a file replaces its passages."""
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise FileNotFoundError(f"{folder}: not a folder")
+        files, passages, skipped = 0, 0, []
+        for path in sorted(folder.rglob("*")):
+            if not path.is_file():
+                continue
+            if path.suffix.lower() not in INGEST_SUFFIXES:
+                skipped.append(str(path))
+                continue
+            try:
+                text = path.read_text(encoding="utf-8")
+            except (UnicodeDecodeError, OSError) as exc:
+                skipped.append(f"{path} ({exc})")
+                continue
+            source = str(path.relative_to(folder))
+            chunks = chunk_text(text)
+            vectors = self.embedder.embed(chunks)
+            self.store.delete_passages(COMPANY_OWNER, source)
+            for chunk, vector in zip(chunks, vectors):
+                self.store.add_passage(COMPANY_OWNER, chunk, source, vector)
+            files += 1
+            passages += len(chunks)
+        return IngestReport(files, passages, skipped)
+
+    def search_knowledge(self, query: str, limit: int = 3) -> list[Passage]:
+        return self._hybrid_passages([COMPANY_OWNER], query, limit)
+
+    def _hybrid_passages(self, owners: list[str], query: str, limit: int) -> list[Passage]:
+        """Meaning first, keywords second (exact names/numbers that embeddings blur), de-duplicated."""
+        by_meaning = self.store.search_passages(owners, self.embedder.embed_one(query), limit)
+        by_words = self.store.search_passages_text(owners, query, limit)
+        merged: dict[int, Passage] = {}
+        for passage in [*by_meaning, *by_words]:
+            merged.setdefault(passage.id, passage)
+        return list(merged.values())[:limit]
+
+
+class CallerMemory:
+    """Everything the employee may know and change about one caller — and nothing about others."""
+
+    def __init__(self, service: MemoryService, key: str) -> None:
+        self._service = service
+        self._store = service.store
+        self.key = key
+        self.conversation_id: int | None = None
+
+    # core memory
+    def human(self) -> str:
+        block = self._store.get_block(self.key, "human")
+        return block.value if block else ""
+
+    def persona(self) -> str:
+        return self._service.persona()
+
+    def core_memory_append(self, text: str) -> str:
+        """Add a line to this caller's block (the only block a conversation may edit)."""
+        text = text.strip()
+        current = self.human()
+        value = f"{current}\n{text}".strip() if current else text
+        return self._put(value)
+
+    def core_memory_replace(self, old: str, new: str) -> str:
+        current = self.human()
+        if not old or old not in current:
+            raise MemoryLimitError(f"{old!r} is not in this caller's memory")
+        return self._put(current.replace(old, new.strip(), 1).strip())
+
+    def _put(self, value: str) -> str:
+        limit = self._service.settings.human_limit
+        if len(value) > limit:
+            raise MemoryLimitError(f"caller memory would be {len(value)} characters, over its limit of {limit}")
+        self._store.put_block(CoreBlock(self.key, "human", value, limit))
+        return value
+
+    # recall memory
+    def start_conversation(self, channel: str = "phone") -> int:
+        self.conversation_id = self._store.open_conversation(self.key, channel).id
+        return self.conversation_id
+
+    def record(self, role: str, content: str, *, name: str | None = None) -> None:
+        """Persist one message now (a crash after this loses nothing of it)."""
+        if self.conversation_id is None:
+            self.start_conversation()
+        assert self.conversation_id is not None
+        vector = self._service.embedder.embed_one(content) if role in _EMBEDDED_ROLES and content.strip() else None
+        self._store.add_message(self.conversation_id, self.key, role, content, name=name, embedding=vector)
+
+    def end_conversation(self, summary: str | None = None) -> None:
+        if self.conversation_id is not None:
+            self._store.close_conversation(self.conversation_id, summary)
+            self.conversation_id = None
+
+    def conversation_search(self, query: str, limit: int = 5) -> list[MessageHit]:
+        by_words = self._store.search_messages_text(self.key, query, limit)
+        by_meaning = self._store.search_messages_vector(self.key, self._service.embedder.embed_one(query), limit)
+        merged: dict[int, MessageHit] = {}
+        for hit in [*by_words, *by_meaning]:
+            merged.setdefault(hit.message.id, hit)
+        return list(merged.values())[:limit]
+
+    def past_conversations(self, limit: int = 5):
+        return self._store.conversations(self.key, limit)
+
+    # archival memory
+    def archival_memory_insert(self, text: str) -> Passage:
+        return self._store.add_passage(self.key, text, "conversation", self._service.embedder.embed_one(text))
+
+    def archival_memory_search(self, query: str, limit: int = 3) -> list[Passage]:
+        """This caller's notes and the company's documents; never another caller's."""
+        return self._service._hybrid_passages([self.key, COMPANY_OWNER], query, limit)
+
+    def erase(self) -> int:
+        """Right to erasure: everything stored about this caller."""
+        return self._store.delete_owner(self.key)
+
+
+def open_memory(settings_path: Path, memory_settings: MemorySettings) -> MemoryService:
+    """The configured store and embedder."""
+    from memory.sqlite_store import SQLiteStore
+
+    return MemoryService(SQLiteStore(settings_path), Embedder.from_reference(memory_settings.embedding_model), memory_settings)

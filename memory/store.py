@@ -1,0 +1,72 @@
+"""The storage interface of MemGPT-style memory. brain/ talks to this, never to SQL.
+
+SQLite implements it now (one file, WAL); a PostgreSQL + pgvector store can implement the same
+methods later without touching brain/. Every write is its own transaction, committed before the
+method returns: a process killed mid-turn loses nothing that was already said.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import numpy as np
+import numpy.typing as npt
+
+from memory.records import Conversation, CoreBlock, MessageHit, Passage, StoredMessage
+
+
+class MemoryStore(ABC):
+    # core memory
+    @abstractmethod
+    def get_block(self, owner: str, label: str) -> CoreBlock | None: ...
+
+    @abstractmethod
+    def put_block(self, block: CoreBlock) -> None: ...
+
+    @abstractmethod
+    def delete_owner(self, owner: str) -> int:
+        """Erase everything stored for one caller (right to erasure); returns rows removed."""
+
+    # conversations and recall memory
+    @abstractmethod
+    def open_conversation(self, caller: str, channel: str = "phone") -> Conversation: ...
+
+    @abstractmethod
+    def close_conversation(self, conversation_id: int, summary: str | None = None) -> None: ...
+
+    @abstractmethod
+    def conversations(self, caller: str, limit: int = 20) -> list[Conversation]: ...
+
+    @abstractmethod
+    def add_message(
+        self, conversation_id: int, caller: str, role: str, content: str, *, name: str | None = None,
+        embedding: npt.NDArray[np.float32] | None = None,
+    ) -> StoredMessage: ...
+
+    @abstractmethod
+    def messages(self, conversation_id: int) -> list[StoredMessage]: ...
+
+    @abstractmethod
+    def search_messages_text(self, caller: str, query: str, limit: int = 5) -> list[MessageHit]: ...
+
+    @abstractmethod
+    def search_messages_vector(self, caller: str, vector: npt.NDArray[np.float32], limit: int = 5) -> list[MessageHit]: ...
+
+    # archival memory
+    @abstractmethod
+    def add_passage(self, owner: str, text: str, source: str, embedding: npt.NDArray[np.float32]) -> Passage: ...
+
+    @abstractmethod
+    def delete_passages(self, owner: str, source: str) -> int: ...
+
+    @abstractmethod
+    def search_passages(self, owners: list[str], vector: npt.NDArray[np.float32], limit: int = 5) -> list[Passage]: ...
+
+    @abstractmethod
+    def search_passages_text(self, owners: list[str], query: str, limit: int = 5) -> list[Passage]: ...
+
+    @abstractmethod
+    def count(self, table: str) -> int: ...
+
+    @abstractmethod
+    def close(self) -> None: ...
