@@ -8,6 +8,7 @@ telephony config must fail at start, not silently fall back to a default in the 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -114,6 +115,58 @@ class LLMSettings(Section):
         return self
 
 
+class TransferTarget(Section):
+    """Someone the employee may put a caller through to."""
+
+    target: str = Field(description="Extension, number or SIP URI the call is transferred to.")
+    description: str = ""
+
+
+class JobSettings(Section):
+    """The employee's job: who it is, for whom it works, what it may do. Configuration, not code."""
+
+    name: str = "Ava"
+    company: str = "Northwind Dental"
+    role: str = "receptionist"
+    duties: list[str] = Field(
+        default_factory=lambda: [
+            "answer questions about the company from its documents",
+            "take messages for staff",
+            "transfer callers to the right person",
+        ]
+    )
+    tone: str = "warm, brief and professional"
+    greeting: str = "Thank you for calling {company}, this is {name}. How can I help you?"
+    transfers: dict[str, TransferTarget] = Field(
+        default_factory=lambda: {"front desk": TransferTarget(target="2001", description="appointments and general questions")}
+    )
+    business_hours: dict[str, str] = Field(
+        default_factory=lambda: {d: "08:00-17:00" for d in ("monday", "tuesday", "wednesday", "thursday", "friday")},
+        description="day -> HH:MM-HH:MM; days not listed are closed.",
+    )
+    timezone: str = "UTC"
+    custom_tools: list[str] = Field(default_factory=list, description="module:function names of extra tools.")
+
+    @field_validator("business_hours")
+    @classmethod
+    def _valid_hours(cls, value: dict[str, str]) -> dict[str, str]:
+        days = {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"}
+        for day, span in value.items():
+            if day.lower() not in days:
+                raise ValueError(f"{day!r} is not a day of the week")
+            if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d", span):
+                raise ValueError(f"{day}: {span!r} is not HH:MM-HH:MM")
+        return {d.lower(): s for d, s in value.items()}
+
+    @field_validator("custom_tools")
+    @classmethod
+    def _valid_tool_names(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not re.fullmatch(r"[\w.]+:\w+", name):
+                raise ValueError(f"{name!r} is not module:function")
+        return value
+
+
 class MemorySettings(Section):
     """MemGPT-style memory: where it is stored and how big the in-prompt blocks may grow."""
 
@@ -152,6 +205,7 @@ class Settings(BaseSettings):
     tts: TTSSettings = Field(default_factory=TTSSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
     memory: MemorySettings = Field(default_factory=MemorySettings)
+    job: JobSettings = Field(default_factory=JobSettings)
 
     @property
     def memory_path(self) -> Path:

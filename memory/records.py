@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 PERSONA_OWNER = "@persona"  # the employee's own core block
 COMPANY_OWNER = "@company"  # knowledge documents, shared by every caller
@@ -50,3 +51,31 @@ class Passage:
 class MessageHit:
     message: StoredMessage
     score: float
+
+
+@dataclass(frozen=True)
+class StaffMessage:
+    """A message taken for a member of staff."""
+
+    caller: str
+    for_whom: str
+    text: str
+    callback_number: str | None = None
+    conversation_id: int | None = None
+    created_at: float = field(default_factory=time.time)
+    done: bool = False
+    id: int | None = None
+
+
+@dataclass(frozen=True)
+class Callback:
+    """A promise to call someone back."""
+
+    caller: str
+    number: str
+    when: str
+    reason: str
+    conversation_id: int | None = None
+    created_at: float = field(default_factory=time.time)
+    done: bool = False
+    id: int | None = None

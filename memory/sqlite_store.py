@@ -11,15 +11,16 @@ import re
 import sqlite3
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
-from memory.records import Conversation, CoreBlock, MessageHit, Passage, StoredMessage
+from memory.records import Callback, Conversation, CoreBlock, MessageHit, Passage, StaffMessage, StoredMessage
 from memory.store import MemoryStore
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _MIGRATIONS: dict[int, str] = {
     1: """
     CREATE TABLE core_blocks (
@@ -50,8 +51,16 @@ _MIGRATIONS: dict[int, str] = {
     CREATE TRIGGER passages_ad AFTER DELETE ON passages BEGIN
         INSERT INTO passages_fts(passages_fts, rowid, text) VALUES ('delete', old.id, old.text); END;
     """,
+    2: """
+    CREATE TABLE staff_messages (
+        id INTEGER PRIMARY KEY, caller TEXT NOT NULL, conversation_id INTEGER, for_whom TEXT NOT NULL,
+        text TEXT NOT NULL, callback_number TEXT, created_at REAL NOT NULL, done INTEGER NOT NULL DEFAULT 0);
+    CREATE TABLE callbacks (
+        id INTEGER PRIMARY KEY, caller TEXT NOT NULL, conversation_id INTEGER, number TEXT NOT NULL,
+        when_text TEXT NOT NULL, reason TEXT NOT NULL, created_at REAL NOT NULL, done INTEGER NOT NULL DEFAULT 0);
+    """,
 }
-_TABLES = {"core_blocks", "conversations", "messages", "passages"}
+_TABLES = {"core_blocks", "conversations", "messages", "passages", "staff_messages", "callbacks"}
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
@@ -137,6 +146,8 @@ class SQLiteStore(MemoryStore):
             removed += self._db.execute("DELETE FROM messages WHERE caller=?", (owner,)).rowcount
             removed += self._db.execute("DELETE FROM conversations WHERE caller=?", (owner,)).rowcount
             removed += self._db.execute("DELETE FROM passages WHERE owner=?", (owner,)).rowcount
+            removed += self._db.execute("DELETE FROM staff_messages WHERE caller=?", (owner,)).rowcount
+            removed += self._db.execute("DELETE FROM callbacks WHERE caller=?", (owner,)).rowcount
         return removed
 
     # conversations and recall memory
@@ -231,6 +242,43 @@ class SQLiteStore(MemoryStore):
             f"JOIN passages p ON p.id = passages_fts.rowid WHERE passages_fts MATCH ? AND p.owner IN ({marks}) "
             "ORDER BY bm25(passages_fts) LIMIT ?", (match, *owners, limit))
         return [Passage(r[0], r[1], r[2], r[3], -float(r[4])) for r in rows]
+
+    # work for staff
+    def add_staff_message(self, message: StaffMessage) -> StaffMessage:
+        with self._tx():
+            cursor = self._db.execute(
+                "INSERT INTO staff_messages (caller, conversation_id, for_whom, text, callback_number, created_at) "
+                "VALUES (?,?,?,?,?,?)",
+                (message.caller, message.conversation_id, message.for_whom, message.text, message.callback_number,
+                 message.created_at))
+        return replace(message, id=cursor.lastrowid)
+
+    def staff_messages(self, *, open_only: bool = True, caller: str | None = None) -> list[StaffMessage]:
+        sql = "SELECT id, caller, conversation_id, for_whom, text, callback_number, created_at, done FROM staff_messages"
+        where, params = [], []
+        if open_only:
+            where.append("done = 0")
+        if caller is not None:
+            where.append("caller = ?")
+            params.append(caller)
+        sql += (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id"
+        return [StaffMessage(id=r[0], caller=r[1], conversation_id=r[2], for_whom=r[3], text=r[4],
+                             callback_number=r[5], created_at=r[6], done=bool(r[7]))
+                for r in self._query(sql, tuple(params))]
+
+    def add_callback(self, callback: Callback) -> Callback:
+        with self._tx():
+            cursor = self._db.execute(
+                "INSERT INTO callbacks (caller, conversation_id, number, when_text, reason, created_at) VALUES (?,?,?,?,?,?)",
+                (callback.caller, callback.conversation_id, callback.number, callback.when, callback.reason,
+                 callback.created_at))
+        return replace(callback, id=cursor.lastrowid)
+
+    def callbacks(self, *, open_only: bool = True) -> list[Callback]:
+        sql = "SELECT id, caller, conversation_id, number, when_text, reason, created_at, done FROM callbacks"
+        sql += " WHERE done = 0 ORDER BY id" if open_only else " ORDER BY id"
+        return [Callback(id=r[0], caller=r[1], conversation_id=r[2], number=r[3], when=r[4], reason=r[5],
+                         created_at=r[6], done=bool(r[7])) for r in self._query(sql)]
 
     def count(self, table: str) -> int:
         if table not in _TABLES:

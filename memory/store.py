@@ -12,7 +12,7 @@ from abc import ABC, abstractmethod
 import numpy as np
 import numpy.typing as npt
 
-from memory.records import Conversation, CoreBlock, MessageHit, Passage, StoredMessage
+from memory.records import Callback, Conversation, CoreBlock, MessageHit, Passage, StaffMessage, StoredMessage
 
 
 class MemoryStore(ABC):
@@ -64,6 +64,19 @@ class MemoryStore(ABC):
 
     @abstractmethod
     def search_passages_text(self, owners: list[str], query: str, limit: int = 5) -> list[Passage]: ...
+
+    # work for staff
+    @abstractmethod
+    def add_staff_message(self, message: StaffMessage) -> StaffMessage: ...
+
+    @abstractmethod
+    def staff_messages(self, *, open_only: bool = True, caller: str | None = None) -> list[StaffMessage]: ...
+
+    @abstractmethod
+    def add_callback(self, callback: Callback) -> Callback: ...
+
+    @abstractmethod
+    def callbacks(self, *, open_only: bool = True) -> list[Callback]: ...
 
     @abstractmethod
     def count(self, table: str) -> int: ...

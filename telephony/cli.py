@@ -209,6 +209,55 @@ def memory_ingest(
         typer.echo(f"  skipped: {skipped}")
 
 
+@app.command()
+def chat(
+    caller: Annotated[str, typer.Option("--caller", help="Who is 'calling' (number or SIP URI): their memory is used.")] = "console",
+    config: ConfigOption = None,
+) -> None:
+    """Talk to the employee in text (no phone): tokens stream, memory persists like a real call."""
+    import asyncio
+
+    from brain.employee import Brain, SpeechDelta, ToolUsed, TurnDone
+    from brain.line import ConsoleLine
+
+    settings = _settings(config)
+    try:
+        brain = Brain(settings)
+    except ConfigError as exc:
+        raise _fail(str(exc)) from exc
+
+    async def run() -> None:
+        line = ConsoleLine()
+        conversation = brain.conversation(caller, line, channel="chat")
+        typer.echo(f"{settings.job.name}: {conversation.greeting()}")
+        while not conversation.ended:
+            try:
+                text = input("you: ").strip()
+            except EOFError:
+                break
+            if not text:
+                continue
+            typer.echo(f"{settings.job.name}: ", nl=False)
+            async for event in conversation.turn(text):
+                if isinstance(event, SpeechDelta):
+                    typer.echo(event.text, nl=False)
+                elif isinstance(event, ToolUsed):
+                    typer.echo(f" [{event.name}: {event.result}] ", nl=False)
+                elif isinstance(event, TurnDone):
+                    typer.echo("")
+        post = await conversation.end()
+        typer.echo(f"[call summary] {post.summary}")
+        for item in post.action_items:
+            typer.echo(f"[action item] {item}")
+        for fact in post.remembered:
+            typer.echo(f"[remembered] {fact}")
+
+    try:
+        asyncio.run(run())
+    finally:
+        brain.close()
+
+
 def main() -> None:
     app()
 

@@ -1,0 +1,70 @@
+"""Streaming the value of one JSON string while the model is still writing it.
+
+The employee answers with a schema-constrained JSON action; when the action is ``send_message``
+its ``message`` must reach the text-to-speech as it is generated, not after the closing brace.
+No JSON library decodes a string incrementally, hence this small decoder of JSON string escapes.
+"""
+
+from __future__ import annotations
+
+import re
+
+_ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
+
+
+class JSONStringStreamer:
+    """Feed raw JSON text that starts *inside* a string; get decoded characters until the closing quote."""
+
+    def __init__(self) -> None:
+        self._pending = ""
+        self.done = False
+        self.value = ""
+
+    def feed(self, raw: str) -> str:
+        if self.done:
+            return ""
+        text = self._pending + raw
+        self._pending = ""
+        out: list[str] = []
+        i = 0
+        while i < len(text):
+            char = text[i]
+            if char == '"':
+                self.done = True
+                break
+            if char != "\\":
+                out.append(char)
+                i += 1
+                continue
+            if i + 1 >= len(text):
+                self._pending = text[i:]
+                break
+            kind = text[i + 1]
+            if kind == "u":
+                if i + 6 > len(text):
+                    self._pending = text[i:]
+                    break
+                code = int(text[i + 2 : i + 6], 16)
+                if 0xD800 <= code < 0xDC00:  # a surrogate pair needs the second half
+                    if i + 12 > len(text):
+                        self._pending = text[i:]
+                        break
+                    low = int(text[i + 8 : i + 12], 16)
+                    out.append(chr(0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)))
+                    i += 12
+                    continue
+                out.append(chr(code))
+                i += 6
+                continue
+            out.append(_ESCAPES.get(kind, kind))
+            i += 2
+        decoded = "".join(out)
+        self.value += decoded
+        return decoded
+
+
+def message_start(prefix: str, tool: str = "send_message", field: str = "message") -> int | None:
+    """Where the string value of ``{"tool": tool, "arguments": {field: "`` begins in ``prefix`` (None: not yet/not this)."""
+    pattern = rf'^\s*\{{\s*"tool"\s*:\s*"{re.escape(tool)}"\s*,\s*"arguments"\s*:\s*\{{\s*"{re.escape(field)}"\s*:\s*"'
+    match = re.match(pattern, prefix)
+    return match.end() if match else None
