@@ -18,8 +18,20 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+import asyncio  # noqa: E402
+import tempfile  # noqa: E402
+
+from autogen_core.models import SystemMessage, UserMessage  # noqa: E402
+
+from brain.client import EmployeeModelClient  # noqa: E402
+from brain.line import ConsoleLine  # noqa: E402
 from brain.llm import ChatMessage, CompletionRequest, LlamaCppBackend  # noqa: E402
-from config.settings import LLMSettings  # noqa: E402
+from brain.prompt import system_prompt  # noqa: E402
+from brain.tools import CallSession, build_tools  # noqa: E402
+from config.settings import JobSettings, LLMSettings, MemorySettings  # noqa: E402
+from memory.embeddings import Embedder  # noqa: E402
+from memory.service import MemoryService  # noqa: E402
+from memory.sqlite_store import SQLiteStore  # noqa: E402
 
 SYSTEM = (
     "You are Ava, the receptionist of Northwind Dental, 12 Harbour Street, Springfield. Speak briefly and "
@@ -64,6 +76,41 @@ def valid(data: dict) -> bool:
     return isinstance(data, dict) and data.get("tool") in enum and isinstance(data.get("arguments"), dict)
 
 
+def bench_agent_actions(llm: LlamaCppBackend, repeats: int) -> dict:
+    """The employee's real action path: EmployeeModelClient with all standard tools, real memory file."""
+    folder = tempfile.mkdtemp(prefix="bench-brain-")
+    store = SQLiteStore(f"{folder}/memory.sqlite3")
+    service = MemoryService(store, Embedder.from_reference(), MemorySettings())
+    memory = service.for_caller("+15550100142")
+    memory.start_conversation()
+    job = JobSettings()
+    session = CallSession(memory, service, job, ConsoleLine(echo=False), "+15550100142")
+    tools = build_tools(session)
+    client = EmployeeModelClient(llm)
+    chosen: dict[str, int] = {}
+    assembly = []
+    for _ in range(repeats):
+        for prompt in TOOL_PROMPTS + QUESTIONS:
+            started = time.perf_counter()
+            messages = [SystemMessage(content=system_prompt(job, memory.human())), UserMessage(content=prompt, source="caller")]
+            client.count_tokens(messages)
+            assembly.append(time.perf_counter() - started)
+            result = asyncio.run(client.create(messages, tools=tools))
+            name = result.content[0].name if isinstance(result.content, list) else "send_message"
+            chosen[name] = chosen.get(name, 0) + 1
+    store.close()
+    stats = client.stats
+    return {
+        "actions": stats.actions,
+        "parse_rate": round(stats.parse_rate, 3),
+        "parsed_first_try": stats.parsed_first_try,
+        "recovered": stats.recovered_by_retry,
+        "failed": stats.failed,
+        "chosen": chosen,
+        "context_assembly_ms": {"p50": pct(assembly, 50), "p95": pct(assembly, 95)},
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true")
@@ -106,6 +153,7 @@ def main() -> None:
                 parsed += valid(json.loads(text))
             except json.JSONDecodeError:
                 pass
+    agent = bench_agent_actions(llm, repeats=max(1, 50 // len(TOOL_PROMPTS + QUESTIONS)) + 1)
     prompt_tokens = len(llm.tokenize_prompt(llm.render([system, ChatMessage("user", QUESTIONS[0])])[0]))
     result = {
         "model": llm.name,
@@ -118,6 +166,7 @@ def main() -> None:
         "tool_call_parse_rate": round(parsed / total, 3),
         "tool_calls": total,
         "tool_call_ms": {"p50": pct(tool_latency, 50), "p95": pct(tool_latency, 95)},
+        "agent": agent,
     }
     print(json.dumps(result) if args.json else json.dumps(result, indent=2))
 

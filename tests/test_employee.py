@@ -101,3 +101,12 @@ def test_chat_command_persists_memory_between_runs(tmp_path):
     shown = subprocess.run([employai, "memory", "show", "+15550100005"], capture_output=True, text=True, env=env,
                            timeout=120)
     assert "#1" in shown.stdout and "chat" in shown.stdout
+
+
+def test_nothing_in_the_agent_path_imports_network_tokenizers(brain):
+    import sys
+
+    conversation = brain.conversation("+15550100006", ConsoleLine(echo=False))
+    _turn(conversation, "Hi")
+    assert "tiktoken" not in sys.modules  # it downloads its encodings at first use
+    assert "openai" not in sys.modules
