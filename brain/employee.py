@@ -25,13 +25,19 @@ from autogen_agentchat.messages import (
 )
 from autogen_core import CancellationToken
 
+from autogen_core.models import AssistantMessage, SystemMessage, UserMessage
+
 from brain.client import MAX_TOOL_ROUNDS, EmployeeModelClient
 from brain.context import EmployeeContext
+from brain.dialogue import IntentRouter, Receptionist, Reply
+from brain.facts import FactGuard, support_figures
+from brain.policy import REFUSAL, Policy
 from brain.line import LineControl
 from brain.llm import ChatMessage, CompletionRequest, LLMBackend, load_backend
-from brain.prompt import caller_name, greeting, system_prompt
+from brain.prompt import business_hours_text, caller_name, greeting, system_prompt
 from brain.tools import CallSession, build_tools
 from config.settings import Settings
+from speech.sentences import SentenceChunker
 from memory.service import MemoryLimitError, MemoryService, open_memory
 
 log = logging.getLogger(__name__)
@@ -78,8 +84,15 @@ POST_CALL_SCHEMA = {
     "required": ["caller_name", "facts", "action_items"],
 }
 _WORD = re.compile(r"[a-z0-9']+")
+_MARKDOWN = re.compile(r"(\*\*|__|`|^#+\s*|^\s*[-*•]\s+|^\s*\d+\.\s+)", re.M)
+_QUESTION = re.compile(r"\?\s*$|^\s*(what|when|where|who|whom|which|why|how|do|does|did|is|are|can|could|will|would|"
+                       r"should|may|have|has)\b", re.I)
+MAX_SENTENCES = 2  # telephone style: one or two sentences unless asked
+MAX_REPLY_WORDS = 40
 _STOP = {"the", "a", "an", "to", "is", "and", "of", "i", "my", "me", "for", "in", "on", "at", "it", "caller", "their",
-         "they", "wants", "has", "be", "with", "you", "your", "please", "would", "like", "about"}
+         "they", "wants", "has", "be", "with", "you", "your", "please", "would", "like", "about", "this", "that", "how",
+         "can", "what", "when", "where", "who", "will", "are", "was", "have", "hi", "hello", "thanks", "thank", "yes",
+         "not", "but", "just", "get", "got", "need", "want", "there", "here", "could", "should", "did", "does", "from"}
 
 
 def _content_words(text: str) -> set[str]:
@@ -94,6 +107,7 @@ class Brain:
         self.job = settings.job
         self.backend = backend or load_backend(settings.llm)
         self.memory = memory or open_memory(settings.memory_path, settings.memory)
+        self.router = IntentRouter(self.memory.embedder)
 
     def conversation(self, caller: str, line: LineControl, channel: str = "phone") -> "Conversation":
         return Conversation(self, caller, line, channel)
@@ -130,6 +144,15 @@ class Conversation:
         )
         self.turns = 0
         self._transcript: list[tuple[str, str]] = []
+        self.policy = Policy(brain.job)
+        job = brain.job
+        self.guard = FactGuard.from_texts(
+            business_hours_text(job), " ".join(t.target for t in job.transfers.values()), job.greeting, job.company)
+        self.receptionist = Receptionist(
+            job, brain.router, lambda q: brain.memory.search_knowledge(q, limit=2), caller,
+            self.memory.human, self._remember_from_dialogue)
+        self._tools = {t.name: t for t in self.agent._tools}
+        self.overhead_s: list[float] = []  # per turn: intent, retrieval, policy and fact guard
 
     @property
     def ended(self) -> bool:
@@ -141,23 +164,125 @@ class Conversation:
         self._transcript.append(("assistant", text))
         return text
 
+    def _remember_from_dialogue(self, fact: str) -> None:
+        try:
+            self.memory.core_memory_append(fact)
+        except MemoryLimitError:
+            log.info("core memory full; not remembering %r", fact)
+
+    def _support(self) -> set[str]:
+        """Figures this turn may state: the caller's words, their memory, the passages just retrieved."""
+        texts = [text for who, text in self._transcript if who == "caller"] + [self.session.caller_number]
+        texts += [self.memory.human()] + [p.text for p in self.receptionist.last_passages]
+        support: set[str] = set()
+        for text in texts:
+            support |= support_figures(text)
+        return support
+
+    def _vet(self, sentence: str) -> str | None:
+        """Style, secrets and facts, in that order; None drops the sentence."""
+        sentence = _MARKDOWN.sub("", sentence).strip()
+        if not sentence:
+            return None
+        if self.policy.filter(sentence) is None:
+            return None
+        if not self.guard.check(sentence, self._support()):
+            return self.receptionist.dont_know()
+        return sentence
+
+    async def _run_tool(self, reply: Reply) -> ToolUsed:
+        tool = self._tools[reply.tool]
+        try:
+            result = await tool.run_json(reply.arguments, CancellationToken())
+            text, error = tool.return_value_as_string(result), False
+        except Exception as exc:  # a tool refusing its arguments must not end the call
+            text, error = f"{type(exc).__name__}: {exc}", True
+        self.memory.record("tool", f"{reply.tool}({json.dumps(reply.arguments)})", name=reply.tool)
+        self.memory.record("tool", text, name=reply.tool)
+        return ToolUsed(reply.tool, json.dumps(reply.arguments), text, error)
+
+    def _deterministic(self, caller_text: str) -> Reply | None:
+        if self.policy.is_injection(caller_text):
+            return Reply(REFUSAL, intent="injection")
+        reply = self.receptionist.handle(caller_text)
+        if reply is not None:
+            return reply
+        if self.brain.job.answer_mode == "extractive":
+            answer = self.receptionist.answer_from_documents(caller_text)
+            if answer.intent == "question" or _QUESTION.search(caller_text):
+                return answer
+        else:
+            self.receptionist.last_passages = [
+                p for p in self.brain.memory.search_knowledge(caller_text, limit=2)
+                if p.score >= self.receptionist.min_passage_score]
+        return None
+
     async def turn(self, caller_text: str, cancellation: CancellationToken | None = None) -> AsyncIterator[TurnEvent]:
-        """One caller utterance -> the employee's streamed reply (and any tools it used)."""
+        """One caller utterance -> the employee's reply, streamed sentence by sentence, vetted."""
         started = time.perf_counter()
         self.turns += 1
         self.memory.record("user", caller_text)
         self._transcript.append(("caller", caller_text))
+        token = cancellation or CancellationToken()
         spoken: list[str] = []
         first: float | None = None
-        token = cancellation or CancellationToken()
-        final_text = ""
+        overhead = time.perf_counter()
+        reply = self._deterministic(caller_text)
+        overhead = time.perf_counter() - overhead
+        if reply is not None:
+            if reply.tool:
+                yield await self._run_tool(reply)
+            vet_started = time.perf_counter()
+            text = self._vet(reply.text) or reply.text
+            overhead += time.perf_counter() - vet_started
+            if first is None:
+                first = time.perf_counter() - started
+            spoken.append(text)
+            yield SpeechDelta(text)
+            await self.context.add_message(UserMessage(content=caller_text, source="caller"))
+            await self.context.add_message(AssistantMessage(content=text, source="employee"))
+        else:
+            async for event in self._model_turn(caller_text, token):
+                if isinstance(event, SpeechDelta):
+                    if first is None:
+                        first = time.perf_counter() - started
+                    spoken.append(event.text)
+                yield event
+        self.overhead_s.append(overhead)
+        text = " ".join(s.strip() for s in spoken if s.strip())
+        if text:
+            self.memory.record("assistant", text)
+            self._transcript.append(("assistant", text))
+        yield TurnDone(text, first, time.perf_counter() - started, token.is_cancelled())
+
+    async def _model_turn(self, caller_text: str, token: CancellationToken) -> AsyncIterator[TurnEvent]:
+        """The AutoGen agent answers; its sentences are vetted before they are spoken; at most two."""
+        passages = self.receptionist.last_passages
+        if passages:
+            facts = " ".join(" ".join(p.text.split()) for p in passages)
+            await self.context.add_message(SystemMessage(content=f"Facts for the next answer: {facts}"))
+        chunker = SentenceChunker()
+        sentences = 0
+        streamed_any = False
+
+        def vetted(pieces: list[str]) -> list[str]:
+            out = []
+            for piece in pieces:
+                checked = self._vet(piece)
+                if checked:
+                    out.append(checked)
+            return out
+
         async for event in self.agent.run_stream(task=TextMessage(content=caller_text, source="caller"),
                                                  cancellation_token=token):
-            if isinstance(event, ModelClientStreamingChunkEvent):
-                if first is None:
-                    first = time.perf_counter() - started
-                spoken.append(event.content)
-                yield SpeechDelta(event.content)
+            if isinstance(event, ModelClientStreamingChunkEvent) and sentences < MAX_SENTENCES:
+                for sentence in vetted(chunker.push(event.content)):
+                    if sentences < MAX_SENTENCES:
+                        sentences += 1
+                        streamed_any = True
+                        yield SpeechDelta(sentence + " ")
+                if sentences >= MAX_SENTENCES:
+                    token.cancel()
             elif isinstance(event, ToolCallRequestEvent):
                 for call in event.content:
                     self.memory.record("tool", f"{call.name}({call.arguments})", name=call.name)
@@ -167,14 +292,14 @@ class Conversation:
                     yield ToolUsed(result.name, "", result.content, result.is_error)
             elif isinstance(event, TaskResult):
                 last = event.messages[-1] if event.messages else None
-                final_text = last.content if isinstance(last, TextMessage) else ""
-        text = final_text or "".join(spoken)
-        if not spoken and text:  # a reply that was not streamed (e.g. the fallback) still reaches the caller
-            yield SpeechDelta(text)
-        if text:
-            self.memory.record("assistant", text)
-            self._transcript.append(("assistant", text))
-        yield TurnDone(text, first, time.perf_counter() - started, token.is_cancelled())
+                if not streamed_any and isinstance(last, TextMessage):
+                    chunker.push(last.content)
+        if sentences < MAX_SENTENCES:
+            for sentence in vetted(chunker.flush())[: MAX_SENTENCES - sentences]:
+                streamed_any = True
+                yield SpeechDelta(sentence + " ")
+        if not streamed_any:
+            yield SpeechDelta(self.receptionist.dont_know())
 
     def _summarize(self, text: str) -> str:
         request = CompletionRequest(
@@ -184,13 +309,32 @@ class Conversation:
         )
         return self.brain.backend.complete(request)[0].strip()
 
+    def action_summary(self) -> str:
+        """What happened, from the facts of the call (tools run, questions asked): no model, no invention."""
+        name = caller_name(self.memory.human())
+        who = name or f"Caller {self.memory.key}"
+        asked = [text for who_, text in self._transcript if who_ == "caller"]
+        parts = []
+        for entry in self.session.tool_log:
+            args = entry["arguments"]
+            if entry["tool"] == "take_message":
+                parts.append(f"left a message for {args.get('for_whom')}: {args.get('message')}")
+            elif entry["tool"] == "transfer_call":
+                parts.append(f"was transferred to {args.get('to')}")
+            elif entry["tool"] == "schedule_callback":
+                parts.append(f"asked for a callback {args.get('when')} on {args.get('number')}")
+        questions = [q for q in asked if _QUESTION.search(q)]
+        if questions:
+            parts.insert(0, "asked: " + "; ".join(q.strip() for q in questions[:3]))
+        return f"{who} " + ("; ".join(parts) if parts else "called") + "."
+
     async def end(self) -> PostCall:
         """Post-call work: a summary for staff, action items, and what to remember about the caller."""
         transcript = "\n".join(f"{who}: {text}" for who, text in self._transcript)
         if self.turns == 0:
             self.memory.end_conversation("No conversation (the caller said nothing).")
             return PostCall("No conversation (the caller said nothing).")
-        summary = self._summarize(transcript)
+        summary = self.action_summary()
         request = CompletionRequest(
             [ChatMessage("system", "Read this phone call. Give the caller's name if they said it (else empty), up to "
                                    "four facts about the caller worth remembering, and the staff's action items."),
@@ -204,7 +348,9 @@ class Conversation:
             extracted = {"caller_name": "", "facts": [], "action_items": []}
         remembered = self._remember(extracted)
         self.memory.end_conversation(summary)
-        items = [str(a).strip() for a in extracted.get("action_items", []) if _content_words(str(a))]
+        items = [f"Call back {e['arguments'].get('callback_number') or e['arguments'].get('number')}: "
+                 f"{e['arguments'].get('message') or e['arguments'].get('reason')}"
+                 for e in self.session.tool_log if e["tool"] in ("take_message", "schedule_callback")]
         return PostCall(summary, items, remembered)
 
     def _remember(self, extracted: dict) -> list[str]:
@@ -219,6 +365,9 @@ class Conversation:
             words = _content_words(str(fact))
             if name and words <= _content_words(name):
                 continue  # the name again, already handled
+            assistant_said = " ".join(t for w, t in self._transcript if w == "assistant").lower()
+            if str(fact).lower() in assistant_said:
+                continue  # the model copying the employee's own words is not a fact about the caller
             if words and len(words & said) >= max(1, len(words) // 2) and fact not in current:
                 remembered.append(str(fact).strip())
         kept = []

@@ -15,12 +15,34 @@ DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sun
 _NAME = re.compile(r"(?im)^\s*name:\s*([^\n.;,]{2,40})")
 
 
+def _clock(hhmm: str) -> str:
+    hour, minute = (int(x) for x in hhmm.split(":"))
+    suffix = "AM" if hour < 12 else "PM"
+    hour12 = hour % 12 or 12
+    return f"{hour12} {suffix}" if minute == 0 else f"{hour12}:{minute:02d} {suffix}"
+
+
 def business_hours_text(job: JobSettings) -> str:
-    open_days = [f"{day.capitalize()} {job.business_hours[day].replace('-', ' to ')}" for day in DAYS if day in job.business_hours]
-    closed = [day.capitalize() for day in DAYS if day not in job.business_hours]
-    text = "; ".join(open_days) or "no fixed hours"
+    """Opening hours as a person says them: consecutive days with the same hours grouped."""
+    groups: list[tuple[list[str], str | None]] = []
+    for day in DAYS:
+        span = job.business_hours.get(day)
+        if groups and groups[-1][1] == span:
+            groups[-1][0].append(day)
+        else:
+            groups.append(([day], span))
+    parts, closed = [], []
+    for days, span in groups:
+        joiner = " and " if len(days) == 2 else " to "
+        name = days[0].capitalize() if len(days) == 1 else f"{days[0].capitalize()}{joiner}{days[-1].capitalize()}"
+        if span is None:
+            closed.append(name)
+        else:
+            start, end = span.split("-")
+            parts.append(f"{name}, {_clock(start)} to {_clock(end)}")
+    text = "; ".join(parts) or "no fixed hours"
     if closed:
-        text += f"; closed on {', '.join(closed)}"
+        text += f"; closed {' and '.join(closed)}"
     return text + (f" ({job.timezone} time)" if job.timezone != "UTC" else "")
 
 

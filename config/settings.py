@@ -145,6 +145,16 @@ class JobSettings(Section):
         description="day -> HH:MM-HH:MM; days not listed are closed.",
     )
     timezone: str = "UTC"
+    secrets: list[SecretStr] = Field(
+        default_factory=list, description="Codes, passwords, private numbers: never spoken, never shown to the model."
+    )
+    internal_notes: SecretStr | None = Field(None, description="Staff-only notes: never spoken, never shown to the model.")
+    answer_mode: Literal["extractive", "generative"] = Field(
+        "extractive",
+        description="extractive: questions about the company are answered with the best-matching sentences of its "
+        "documents (no invention possible; right for small models); generative: the model phrases the answer "
+        "from the retrieved passages, checked by the fact guard.",
+    )
     custom_tools: list[str] = Field(default_factory=list, description="module:function names of extra tools.")
 
     @field_validator("business_hours")

@@ -107,8 +107,8 @@ def test_prompt_holds_job_hours_transfers_and_caller_memory():
     job = JobSettings(name="Max", company="Acme Plumbing", business_hours={"monday": "07:00-15:00"},
                       transfers={"dispatch": TransferTarget(target="300", description="emergencies")})
     prompt = system_prompt(job, "Name: Lena Fischer\nHas a boiler")
-    assert "Max, the receptionist of Acme Plumbing" in prompt and "Monday 07:00 to 15:00" in prompt
-    assert "closed on Tuesday" in business_hours_text(job)
+    assert "Max, the receptionist of Acme Plumbing" in prompt and "Monday, 7 AM to 3 PM" in prompt
+    assert "closed Tuesday to Sunday" in business_hours_text(job)
     assert "dispatch (emergencies)" in prompt and "Lena Fischer; Has a boiler" in prompt
     assert caller_name("Name: Lena Fischer\nHas a boiler") == "Lena Fischer"
     assert greeting(job, "Name: Lena Fischer").startswith("Hello Lena!")
