@@ -28,7 +28,7 @@ import numpy as np
 from brain.prompt import business_hours_text, caller_name
 from config.settings import JobSettings
 from memory.embeddings import Embedder
-from memory.records import Passage
+from brain.knowledge import Answer
 
 INTENT_EXEMPLARS: dict[str, list[str]] = {
     "leave_message": [
@@ -58,27 +58,46 @@ KEYWORDS: list[tuple[str, re.Pattern[str]]] = [
     ("goodbye", re.compile(r"^\W*(ok(ay)?|no|thanks?|thank you|great|perfect)?[\s,.!]*(that'?s (all|it|everything)[\s,.!]*)?"
                            r"(thanks?( you)?( so much)?[\s,.!]*)?(good)?bye\b|^\W*that'?s (all|everything)\W*$", re.I)),
     ("callback", re.compile(r"\bcall (me )?back\b|\bcallback\b|\breturn (my|the) call\b", re.I)),
-    ("leave_message", re.compile(r"\b(leave|take|pass on|give)( \w+)? message\b|\b(tell|let)\s+(\w+\.?\s+){1,3}(know\b|that\b)"
+    ("leave_message", re.compile(r"\b(leave|take|pass on|give)( \w+)? (message|note)\b|\b(tell|let)\s+(\w+\.?\s+){1,3}(know\b|that\b)"
                                  r"|\bmessage for\b", re.I)),
+    ("leave_message", re.compile(r"(?:^|(?<=[.!?])\s)\W*(?:please\s+)?tell\s+(?:the\s+)?(?:dr\.?\s+|doctor\s+)?[A-Z]",
+                                 re.I)),
     ("transfer", re.compile(r"\b(transfer|put me through|connect me|patch me)\b|\b(speak|talk) (to|with)\b", re.I)),
     ("identity", re.compile(r"\b(remember|know) (my name|who i am|me)\b|\bwhat'?s my name\b|\bwho am i\b", re.I)),
     ("hours", re.compile(r"\b(open|close|closing|opening|hours)\b", re.I)),
 ]
-_NAME_INTRO = re.compile(r"\b(?:my name is|this is|i am|i'm|it'?s)\s+([A-Z][a-z]+(?:\s+[A-Z][a-z]+)?)")
+_NAME_INTRO = re.compile(r"\b(?i:my name is|this is|i am|i'm|it'?s)\s+([A-Z][a-z]+(?:\s+[A-Z][a-z]+)?)(?![\w']*'s)\b(?!')")
 _NOT_NAMES = {"Calling", "Me", "Just", "Here", "Not", "Fine", "Good", "Interested", "Looking", "Sorry", "The", "Again"}
 _PHONE = re.compile(r"(\+?\d[\d\s().-]{5,}\d)")
 _TITLE = r"(?i:dr\.?|doctor|mr\.?|mrs\.?|ms\.?|miss)"
 _RECIPIENT = re.compile(
-    r"\b(?i:for|tell|let|ask)\s+((?:" + _TITLE + r"\s*)?[A-Za-z][\w'-]*(?:\s+[A-Z][\w'-]*)?)"
-    r"|\bto\s+((?:" + _TITLE + r"\s*)?[A-Z][\w'-]*(?:\s+[A-Z][\w'-]*)?)"
+    r"\b(?i:for|tell|let|ask)\s+((?i:the\s+)?(?:" + _TITLE + r"\s*)?[A-Za-z][\w'-]*(?:\s+[A-Z][a-z][\w'-]*)?)"
+    r"|\bto\s+((?:" + _TITLE + r"\s*)?[A-Z][\w'-]*(?:\s+[A-Z][a-z][\w'-]*)?)"
 )
+_SELF_ID = re.compile(r"^\s*(?:hi|hello|hey)?[\s,]*(?:this is|i'?m|i am|it'?s|my name is)\s+[A-Z][a-z]+(?:\s+[A-Z][a-z]+)?"
+                      r"\s*(?:,|$|\.)", re.I)
+_CALL_ME = re.compile(r"^\s*(?:(?:you can )?(?:call|reach) me (?:back )?(?:at|on)|my number is|i'?m at|at)?\s*[\d\s().+-]*$", re.I)
+_PREFERENCE = re.compile(
+    r"\b(?:i|we) (?:really )?(?:prefer|like|'d prefer|would prefer|always|usually|never|live in|'ve got|get really|"
+    r"get nervous|am allergic|'m allergic|am nervous|'m nervous)\b|\bplease (?:always|make sure|remember|tell|knock|"
+    r"don't|do not)\b|\bis my \w+", re.I)
+_SELF_QUESTION = re.compile(r"\b(?:do|did|have) i\b|\bi (?:told|said|asked|mentioned)\b|\bmy (?:usual|preference)", re.I)
+_PRIVACY = re.compile(
+    r"\b(?:last|previous|other|another|earlier) (?:caller|person|customer|patient)\b|\bwho (?:else )?called\b"
+    r"|\b(?:did|has) (?:someone|anyone|somebody|\w+ \w+) (?:call|phone|ring)\b|\bwhat did (?:\w+ ){1,2}(?:say|tell|want)\b"
+    r"|\b(?:personal|private|home|cell|mobile) (?:number|phone|address|cell)\b|\bneighbou?r\b"
+    r"|\bmy (?:husband|wife|partner|son|daughter|mother|father|boss) (?:\w+ )?(?:called|rang|phoned)\b"
+    r"|\b(?:when|where|what) does (?:he|she) (?:live|like)\b",
+    re.I,
+)
+PRIVACY_REPLY = "I'm sorry, I can't share information about other callers or our staff's private details."
 _CONTENT = re.compile(r"\b(?:that|saying|to say|about)\b\s*(.+)$|:\s*(.+)$", re.I)
 _WHEN = re.compile(r"\b((?:tomorrow|today|tonight|this|next|on|at|in|after|before|around|monday|tuesday|wednesday|"
                    r"thursday|friday|saturday|sunday)\b[^.?!,]*)", re.I)
 _SWAPS = [(r"\bmy\b", "your"), (r"\bI'm\b", "you're"), (r"\bI am\b", "you are"), (r"\bI\b", "you"), (r"\bme\b", "you"),
           (r"\bmine\b", "yours")]
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
-GENERIC = {"someone", "somebody", "anyone", "a", "the", "them", "him", "her", "you", "me", "us", "it", "that", "person",
+GENERIC = {"someone", "somebody", "anyone", "a", "them", "him", "her", "you", "me", "us", "it", "that", "person",
            "human", "message", "please", "leave", "speak", "talk", "know", "my", "your", "whoever", "all"}
 
 
@@ -138,7 +157,7 @@ class Receptionist:
         self,
         job: JobSettings,
         router: IntentRouter,
-        search: Callable[[str], list[Passage]],
+        answer: Callable[[str], "Answer | None"],
         caller_number: str,
         human_block: Callable[[], str],
         remember: Callable[[str], None],
@@ -146,13 +165,13 @@ class Receptionist:
     ) -> None:
         self.job = job
         self.router = router
-        self.search = search
+        self.answer = answer
         self.caller_number = caller_number
         self.human_block = human_block
         self.remember = remember
         self.min_passage_score = min_passage_score
         self.state = DialogueState()
-        self.last_passages: list[Passage] = []
+        self.last_support: list[str] = []  # the document sentences the last answer came from
 
     # -- helpers ---------------------------------------------------------------------------------
     def _offer(self) -> str:
@@ -167,14 +186,6 @@ class Receptionist:
     def _number_in(self, text: str) -> str:
         match = _PHONE.search(text)
         return re.sub(r"[^\d+]", "", match.group(1)) if match and len(re.sub(r"\D", "", match.group(1))) >= 7 else ""
-
-    @staticmethod
-    def _recipient(text: str) -> str | None:
-        for match in _RECIPIENT.finditer(text):
-            name = (match.group(1) or match.group(2) or "").strip()
-            if name and name.lower().split()[0] not in GENERIC:
-                return name
-        return None
 
     def _target(self, text: str) -> str | None:
         lowered = text.lower()
@@ -197,10 +208,35 @@ class Receptionist:
                 self.remember(f"Name: {name}")
 
     # -- the flows -------------------------------------------------------------------------------
+    def _learn_preferences(self, text: str) -> None:
+        for sentence in re.split(r"(?<=[.!?])\s+", text):
+            is_question = sentence.rstrip().endswith("?") or _SELF_QUESTION.search(sentence)
+            if _PREFERENCE.search(sentence) and not _PRIVACY.search(sentence) and not is_question:
+                clause = _SELF_ID.sub("", sentence).strip(" ,")
+                if clause and clause.lower() not in self.human_block().lower():
+                    self.remember(f"Caller said: {clause}")
+
+    def _about_themselves(self, text: str) -> Reply | None:
+        lines = [line[len("Caller said:"):].strip() for line in self.human_block().splitlines()
+                 if line.startswith("Caller said:")]
+        if not lines or not _SELF_QUESTION.search(text):
+            return None
+        scores = self.router.embedder.embed(lines) @ self.router.embedder.embed_one(text)
+        best = int(np.argmax(scores))
+        if scores[best] < 0.3:
+            return None
+        return Reply(f"You told us: {to_second_person(lines[best])}.", intent="recall")
+
     def handle(self, text: str) -> Reply | None:
+        if _PRIVACY.search(text):
+            return Reply(PRIVACY_REPLY, intent="privacy")
         self._learn_name(text)
+        self._learn_preferences(text)
         if self.state.pending:
             return self._continue(text)
+        recalled = self._about_themselves(text)
+        if recalled is not None:
+            return recalled
         intent, _score = self.router.classify(text)
         if intent == "leave_message":
             return self._message(text)
@@ -220,34 +256,41 @@ class Receptionist:
         return None  # a question or small talk: answered from the documents or by the model
 
     def answer_from_documents(self, question: str) -> Reply:
-        """The best-matching sentences of the most relevant passage, or an honest 'I don't have that'."""
-        passages = [p for p in self.search(question) if p.score >= self.min_passage_score]
-        self.last_passages = passages
-        if not passages:
+        """The document sentence that answers the question, or an honest 'I don't have that'."""
+        found = self.answer(question)
+        self.last_support = [found.text] if found else []
+        if found is None:
             return Reply(self.dont_know(), intent="unknown")
-        sentences = [s.strip() for p in passages[:2] for s in _SENTENCE.split(" ".join(p.text.split())) if len(s.split()) >= 3]
-        sentences = [re.sub(r"^#+\s*[^.!?]*?\s{2,}", "", s) for s in sentences]
-        vectors = self.router.embedder.embed(sentences)
-        scores = vectors @ self.router.embedder.embed_one(question)
-        order = [int(i) for i in np.argsort(-scores)]
-        chosen = [order[0]]
-        if len(order) > 1 and scores[order[1]] > 0.5 and len(sentences[order[0]].split()) < 18:
-            chosen.append(order[1])
-        text = " ".join(re.sub(r"^#+\s*", "", sentences[i]) for i in sorted(chosen))
-        return Reply(text, intent="question")
+        return Reply(found.text, intent="question")
+
+    def _content_after(self, text: str, recipient_end: int | None) -> str:
+        """What the caller wants said: the words after the recipient, without "this is <name>" or numbers."""
+        rest = text[recipient_end:] if recipient_end is not None else text
+        rest = re.sub(r"^\s*(?:know|that|to say|saying|about)\b", "", rest.strip(), flags=re.I)
+        clauses = re.split(r"(?<=[.!?])\s+|,\s+(?=(?:this is|i'?m|it'?s|my name is|call me|my number)\b)", rest, flags=re.I)
+        kept = []
+        for clause in clauses:
+            clause = _SELF_ID.sub("", clause.strip(" ,.?!") + ".").strip(" ,.?!")  # "This is Carla, I was..." -> "I was..."
+            if not clause or _CALL_ME.match(clause) or len(clause.split()) < 3:
+                continue
+            clause = re.sub(r"^(?:that|so)\s+", "", clause, flags=re.I)
+            kept.append(_PHONE.sub("", clause).strip(" ,"))
+        return ". ".join(k for k in kept if k)
+
+    def _find_recipient(self, text: str) -> tuple[str | None, int | None]:
+        for match in _RECIPIENT.finditer(text):
+            name = (match.group(1) or match.group(2) or "").strip()
+            if name and name.lower().split()[0] not in GENERIC:
+                return name, match.end()
+        return None, None
 
     def _message(self, text: str) -> Reply:
         state = self.state
         state.number = self._number_in(text) or state.number
-        recipient = self._recipient(text)
+        recipient, end = self._find_recipient(text)
         if recipient:
             state.recipient = recipient
-        content = _CONTENT.search(text)
-        if content:
-            state.content = (content.group(1) or content.group(2) or "").strip()
-            state.content = _PHONE.sub("", state.content).strip(" ,.?!")
-            state.content = re.sub(r"\b(my number is|call me (back )?(at|on)|you can reach me at)\s*$", "", state.content,
-                                   flags=re.I).strip(" ,.?!")
+            state.content = self._content_after(text, end) or state.content
         if not state.recipient:
             state.pending = "message_recipient"
             return Reply("Of course. Who is the message for?", intent="leave_message")
@@ -272,11 +315,10 @@ class Receptionist:
     def _continue(self, text: str) -> Reply:
         state = self.state
         if state.pending == "message_recipient":
-            state.recipient = self._recipient(text) or text.strip(" .?!")
+            recipient, end = self._find_recipient(text)
+            state.recipient = recipient or text.strip(" .?!")
             state.number = self._number_in(text) or state.number
-            content = _CONTENT.search(text)
-            if content:
-                state.content = (content.group(1) or content.group(2) or "").strip(" .")
+            state.content = self._content_after(text, end) if recipient else ""
             state.pending = None
             if not state.content:
                 state.pending = "message_content"
@@ -284,7 +326,10 @@ class Receptionist:
             return self._store_message()
         if state.pending == "message_content":
             state.number = self._number_in(text) or state.number
-            state.content = _PHONE.sub("", text).strip(" .")
+            recipient, end = self._find_recipient(text)
+            if recipient:
+                state.recipient = recipient
+            state.content = self._content_after(text, end) or _PHONE.sub("", text).strip(" .?!")
             state.pending = None
             return self._store_message()
         if state.pending == "callback_when":
@@ -312,5 +357,8 @@ class Receptionist:
         number = number or self.state.number or self.caller_number
         self.state = DialogueState()
         reason = "callback requested by the caller"
+        about = re.search(r"\babout (.+?)[?.!]*$", when)
+        if about:
+            reason, when = about.group(1), when[: about.start()].strip()
         return Reply(f"Sure, someone will call you back {when} on {number}.", "schedule_callback",
                      {"when": when, "reason": reason, "number": number}, "callback")

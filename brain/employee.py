@@ -31,6 +31,7 @@ from brain.client import MAX_TOOL_ROUNDS, EmployeeModelClient
 from brain.context import EmployeeContext
 from brain.dialogue import IntentRouter, Receptionist, Reply
 from brain.facts import FactGuard, support_figures
+from brain.knowledge import KnowledgeIndex
 from brain.policy import REFUSAL, Policy
 from brain.line import LineControl
 from brain.llm import ChatMessage, CompletionRequest, LLMBackend, load_backend
@@ -108,6 +109,7 @@ class Brain:
         self.backend = backend or load_backend(settings.llm)
         self.memory = memory or open_memory(settings.memory_path, settings.memory)
         self.router = IntentRouter(self.memory.embedder)
+        self.knowledge = KnowledgeIndex(self.memory)
 
     def conversation(self, caller: str, line: LineControl, channel: str = "phone") -> "Conversation":
         return Conversation(self, caller, line, channel)
@@ -149,8 +151,7 @@ class Conversation:
         self.guard = FactGuard.from_texts(
             business_hours_text(job), " ".join(t.target for t in job.transfers.values()), job.greeting, job.company)
         self.receptionist = Receptionist(
-            job, brain.router, lambda q: brain.memory.search_knowledge(q, limit=2), caller,
-            self.memory.human, self._remember_from_dialogue)
+            job, brain.router, brain.knowledge.answer, caller, self.memory.human, self._remember_from_dialogue)
         self._tools = {t.name: t for t in self.agent._tools}
         self.overhead_s: list[float] = []  # per turn: intent, retrieval, policy and fact guard
 
@@ -173,7 +174,7 @@ class Conversation:
     def _support(self) -> set[str]:
         """Figures this turn may state: the caller's words, their memory, the passages just retrieved."""
         texts = [text for who, text in self._transcript if who == "caller"] + [self.session.caller_number]
-        texts += [self.memory.human()] + [p.text for p in self.receptionist.last_passages]
+        texts += [self.memory.human()] + self.receptionist.last_support
         support: set[str] = set()
         for text in texts:
             support |= support_figures(text)
@@ -203,7 +204,10 @@ class Conversation:
 
     def _deterministic(self, caller_text: str) -> Reply | None:
         if self.policy.is_injection(caller_text):
-            return Reply(REFUSAL, intent="injection")
+            # Refuse the attempt; still answer the honest question inside it, from the documents.
+            found = self.brain.knowledge.answer(caller_text)
+            self.receptionist.last_support = [found.text] if found else []
+            return Reply(REFUSAL if found is None else f"I can't change that. {found.text}", intent="injection")
         reply = self.receptionist.handle(caller_text)
         if reply is not None:
             return reply
@@ -212,8 +216,8 @@ class Conversation:
             if answer.intent == "question" or _QUESTION.search(caller_text):
                 return answer
         else:
-            self.receptionist.last_passages = [
-                p for p in self.brain.memory.search_knowledge(caller_text, limit=2)
+            self.receptionist.last_support = [
+                p.text for p in self.brain.memory.search_knowledge(caller_text, limit=2)
                 if p.score >= self.receptionist.min_passage_score]
         return None
 
@@ -257,9 +261,9 @@ class Conversation:
 
     async def _model_turn(self, caller_text: str, token: CancellationToken) -> AsyncIterator[TurnEvent]:
         """The AutoGen agent answers; its sentences are vetted before they are spoken; at most two."""
-        passages = self.receptionist.last_passages
+        passages = self.receptionist.last_support
         if passages:
-            facts = " ".join(" ".join(p.text.split()) for p in passages)
+            facts = " ".join(" ".join(p.split()) for p in passages)
             await self.context.add_message(SystemMessage(content=f"Facts for the next answer: {facts}"))
         chunker = SentenceChunker()
         sentences = 0

@@ -221,6 +221,10 @@ class SQLiteStore(MemoryStore):
         with self._tx():
             return self._db.execute("DELETE FROM passages WHERE owner=? AND source=?", (owner, source)).rowcount
 
+    def passages(self, owner: str) -> list[Passage]:
+        rows = self._query("SELECT id, owner, text, source FROM passages WHERE owner=? ORDER BY source, id", (owner,))
+        return [Passage(*row) for row in rows]
+
     def search_passages(self, owners, vector, limit=5) -> list[Passage]:
         marks = ",".join("?" * len(owners))
         rows = self._query(f"SELECT id, owner, text, source, embedding FROM passages WHERE owner IN ({marks})",

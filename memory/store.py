@@ -60,6 +60,9 @@ class MemoryStore(ABC):
     def delete_passages(self, owner: str, source: str) -> int: ...
 
     @abstractmethod
+    def passages(self, owner: str) -> list[Passage]: ...
+
+    @abstractmethod
     def search_passages(self, owners: list[str], vector: npt.NDArray[np.float32], limit: int = 5) -> list[Passage]: ...
 
     @abstractmethod
