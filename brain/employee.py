@@ -221,8 +221,20 @@ class Conversation:
                 if p.score >= self.receptionist.min_passage_score]
         return None
 
-    async def turn(self, caller_text: str, cancellation: CancellationToken | None = None) -> AsyncIterator[TurnEvent]:
-        """One caller utterance -> the employee's reply, streamed sentence by sentence, vetted."""
+    def record_reply(self, text: str) -> None:
+        """Record what the caller actually heard (the voice loop calls this after a barge-in)."""
+        if text.strip():
+            self.memory.record("assistant", text.strip())
+            self._transcript.append(("assistant", text.strip()))
+
+    async def turn(
+        self, caller_text: str, cancellation: CancellationToken | None = None, *, record_reply: bool = True
+    ) -> AsyncIterator[TurnEvent]:
+        """One caller utterance -> the employee's reply, streamed sentence by sentence, vetted.
+
+        ``record_reply=False`` leaves recording the reply to the caller (the voice loop records only
+        what was played before a barge-in, via :meth:`record_reply`).
+        """
         started = time.perf_counter()
         self.turns += 1
         self.memory.record("user", caller_text)
@@ -254,9 +266,8 @@ class Conversation:
                 yield event
         self.overhead_s.append(overhead)
         text = " ".join(s.strip() for s in spoken if s.strip())
-        if text:
-            self.memory.record("assistant", text)
-            self._transcript.append(("assistant", text))
+        if text and record_reply:
+            self.record_reply(text)
         yield TurnDone(text, first, time.perf_counter() - started, token.is_cancelled())
 
     async def _model_turn(self, caller_text: str, token: CancellationToken) -> AsyncIterator[TurnEvent]:

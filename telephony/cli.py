@@ -210,6 +210,35 @@ def memory_ingest(
 
 
 @app.command()
+def simulate(
+    audio_in: Annotated[Path, typer.Argument(help="The caller's side of a call (WAV or any audio file).")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="WAV of the agent's side, aligned with the input.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print transcript and per-turn timings as JSON.")] = False,
+    caller: Annotated[str, typer.Option("--caller", help="Caller ID to use (memory).")] = "sip:simulator@127.0.0.1",
+    config: ConfigOption = None,
+) -> None:
+    """A whole call from an audio file through the real voice loop (VAD, STT, employee, TTS), at real time."""
+    import json as json_module
+
+    from config.models import ModelNotFoundError
+    from speech.audio import AudioFormatError
+    from telephony.simulate import simulate_call
+
+    settings = _settings(config)
+    try:
+        result = simulate_call(settings, audio_in, output, caller=caller)
+    except (AudioFormatError, ModelNotFoundError) as exc:
+        raise _fail(str(exc)) from exc
+    if as_json:
+        typer.echo(json_module.dumps(result))
+        return
+    for turn in result["turns"]:
+        typer.echo(f"caller: {turn['caller_text']}")
+        typer.echo(f"agent:  {turn['agent_text']}  ({turn['voice_to_voice_ms']} ms voice-to-voice)")
+    typer.echo(f"{output}: {result['call_seconds']} s of agent audio")
+
+
+@app.command()
 def chat(
     caller: Annotated[str, typer.Option("--caller", help="Who is 'calling' (number or SIP URI): their memory is used.")] = "console",
     config: ConfigOption = None,

@@ -1,0 +1,215 @@
+"""The real-time voice loop of one call: caller frames in, agent frames out, never blocking.
+
+Three kinds of threads meet here, and none waits for another:
+
+- the **audio thread** (RTP, or the simulator's 20 ms clock) calls :meth:`VoiceLoop.caller_frame`
+  and :meth:`VoiceLoop.agent_frame` every 20 ms: webrtcvad on the way in, a slice of the playback
+  buffer on the way out (written just in time, so playback stops the moment the buffer is cleared);
+- the **STT worker** (shared by all calls) transcribes speculatively and delivers final texts;
+- the **brain thread** (an asyncio loop per call) runs the employee's turn and Piper, sentence by
+  sentence, appending audio to the playback buffer as each sentence is ready.
+
+Barge-in: when the caller's speech is *confirmed* (not a cough or a "mhm") while the agent is
+speaking, the playback buffer is cleared at once, the turn is cancelled, and only what was actually
+played is recorded as the agent's reply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+from autogen_core import CancellationToken
+
+from brain.employee import Conversation, SpeechDelta, ToolUsed, TurnDone
+from config.settings import VADSettings
+from speech.audio import PCM
+from speech.listener import Blip, FinalText, Listener, TranscriptionWorker
+from speech.sentences import SentenceChunker
+from speech.tts import PiperTTS
+from speech.vad import SpeechConfirmed
+
+log = logging.getLogger(__name__)
+
+FRAME_MS = 20
+
+
+@dataclass
+class TurnRecord:
+    """One exchange with its timings (seconds; stream times in ms of call audio)."""
+
+    caller_text: str
+    agent_text: str = ""
+    speech_end_ms: int = 0  # last voiced caller audio
+    endpoint_ms: int = 0  # end of turn decided
+    stt_wait_s: float = 0.0  # endpoint -> final text
+    first_token_s: float | None = None  # final text -> first reply text
+    first_audio_s: float | None = None  # final text -> first synthesised audio
+    first_frame_ms: int | None = None  # stream time the first agent frame went out
+    tools: list[str] = field(default_factory=list)
+    interrupted: bool = False
+
+    @property
+    def voice_to_voice_ms(self) -> int | None:
+        return None if self.first_frame_ms is None else self.first_frame_ms - self.speech_end_ms
+
+
+class VoiceLoop:
+    def __init__(
+        self,
+        conversation: Conversation,
+        worker: TranscriptionWorker,
+        tts: PiperTTS,
+        vad: VADSettings | None = None,
+        *,
+        rate: int = 8000,
+        barge_in: bool = True,
+    ) -> None:
+        self.conversation = conversation
+        self.tts = tts
+        self.rate = rate
+        self.barge_in = barge_in
+        self.frame_len = rate * FRAME_MS // 1000
+        self.listener = Listener(worker, vad, rate=rate, on_event=self._on_listener_event)
+        self.turns: list[TurnRecord] = []
+        self.blips = 0
+        self.now_ms = 0
+        self._playback: deque[tuple[PCM, str, TurnRecord | None]] = deque()
+        self._play_lock = threading.Lock()
+        self._current_offset = 0
+        self._played_text: list[str] = []
+        self._active: tuple[TurnRecord, CancellationToken] | None = None
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="brain", daemon=True)
+        self._thread.start()
+        self._pending: list[asyncio.Future] = []
+        self.ended = False
+
+    # -- audio thread -----------------------------------------------------------------------------
+    def start(self) -> None:
+        """Greet the caller."""
+        greeting = self.conversation.greeting()
+        self._submit(self._speak_text(greeting, None))
+
+    def caller_frame(self, frame: PCM) -> None:
+        self.now_ms += FRAME_MS
+        self.listener.feed(frame)
+
+    def agent_frame(self) -> PCM:
+        """The next 20 ms of agent audio (silence when there is nothing to say)."""
+        with self._play_lock:
+            if not self._playback:
+                return np.zeros(self.frame_len, dtype=np.int16)
+            samples, text, record = self._playback[0]
+            if self._current_offset == 0:
+                if record is not None and record.first_frame_ms is None:
+                    record.first_frame_ms = self.now_ms
+            frame = samples[self._current_offset : self._current_offset + self.frame_len]
+            self._current_offset += self.frame_len
+            if self._current_offset >= len(samples):
+                self._playback.popleft()
+                self._current_offset = 0
+                self._played_text.append(text)
+        if len(frame) < self.frame_len:
+            frame = np.concatenate([frame, np.zeros(self.frame_len - len(frame), dtype=np.int16)])
+        return frame
+
+    @property
+    def speaking(self) -> bool:
+        with self._play_lock:
+            return bool(self._playback)
+
+    def finish(self, timeout: float = 60.0) -> None:
+        """The caller hung up: close the utterance in progress, let the brain finish, post-call work."""
+        self.listener.flush()
+        self.listener.wait_finals(timeout)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and any(not f.done() for f in self._pending):
+            time.sleep(0.02)
+        self._submit(self.conversation.end()).result(timeout)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=5)
+
+    # -- events from the listener (STT worker thread or audio thread) -------------------------------
+    def _on_listener_event(self, event: object) -> None:
+        if isinstance(event, SpeechConfirmed) and self.barge_in and self.speaking:
+            self._interrupt()
+        elif isinstance(event, Blip):
+            self.blips += 1
+        elif isinstance(event, FinalText) and event.text.strip() and not self.ended:
+            record = TurnRecord(event.text.strip(), speech_end_ms=event.end_ms, endpoint_ms=event.endpoint_ms,
+                                stt_wait_s=event.final_wait_s)
+            self.turns.append(record)
+            self._submit(self._turn(record))
+
+    def _interrupt(self) -> None:
+        """Barge-in: stop playback now, cancel the reply, keep only what was heard."""
+        with self._play_lock:
+            unplayed = list(self._playback)
+            self._playback.clear()
+            self._current_offset = 0
+        if self._active is not None:
+            record, token = self._active
+            record.interrupted = True
+            token.cancel()
+        log.info("barge-in: dropped %d unplayed piece(s)", len(unplayed))
+
+    # -- brain thread -----------------------------------------------------------------------------
+    def _submit(self, coroutine) -> "asyncio.Future":
+        future = asyncio.run_coroutine_threadsafe(coroutine, self._loop)
+        self._pending.append(future)
+        return future
+
+    async def _speak_text(self, text: str, record: TurnRecord | None) -> None:
+        for chunk in self.tts.stream(text, rate=self.rate):
+            with self._play_lock:
+                self._playback.append((chunk.samples, chunk.text, record))
+
+    async def _turn(self, record: TurnRecord) -> None:
+        token = CancellationToken()
+        self._active = (record, token)
+        self._played_text = []
+        started = time.perf_counter()
+        chunker = SentenceChunker(first_clause_min_chars=24)
+        said: list[str] = []
+        try:
+            async for event in self.conversation.turn(record.caller_text, token, record_reply=False):
+                if token.is_cancelled():
+                    break
+                if isinstance(event, SpeechDelta):
+                    if record.first_token_s is None:
+                        record.first_token_s = time.perf_counter() - started
+                    for piece in chunker.push(event.text):
+                        await self._synth(piece, record, started, said)
+                elif isinstance(event, ToolUsed):
+                    record.tools.append(event.name)
+                elif isinstance(event, TurnDone):
+                    for piece in chunker.flush():
+                        await self._synth(piece, record, started, said)
+            # The reply stays interruptible until it has been played out.
+            while self.speaking and not token.is_cancelled():
+                await asyncio.sleep(0.02)
+        finally:
+            self._active = None
+        heard = " ".join(self._played_text) if record.interrupted else " ".join(said)
+        record.agent_text = heard
+        self.conversation.record_reply(heard)
+        if self.conversation.ended:
+            self.ended = True
+
+    async def _synth(self, piece: str, record: TurnRecord, started: float, said: list[str]) -> None:
+        if record.interrupted:
+            return
+        chunk = await asyncio.to_thread(self.tts.synthesize_piece, piece, self.rate)
+        if chunk is None or record.interrupted:
+            return
+        if record.first_audio_s is None:
+            record.first_audio_s = time.perf_counter() - started
+        said.append(piece)
+        with self._play_lock:
+            self._playback.append((chunk.samples, chunk.text, record))

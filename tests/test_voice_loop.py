@@ -1,0 +1,76 @@
+"""The voice loop over audio (no SIP): real VAD, Whisper, employee, Piper, paced at real time."""
+
+import json
+
+import numpy as np
+import pytest
+
+from brain.employee import Brain
+from config import Settings
+from speech.audio import read_audio, rms_dbfs, write_wav
+from telephony.simulate import simulate_call
+
+RATE = 8000
+
+
+def _silence(seconds):
+    return np.zeros(int(RATE * seconds), np.int16)
+
+
+@pytest.fixture(scope="module")
+def brain(tmp_path_factory):
+    data = tmp_path_factory.mktemp("voice")
+    settings = Settings(service={"data_dir": str(data)}, llm={"n_ctx": 2048})
+    instance = Brain(settings)
+    yield settings, instance
+    instance.close()
+
+
+def _agent_db(samples, start_s, end_s):
+    return rms_dbfs(samples[int(start_s * RATE) : int(end_s * RATE)])
+
+
+def test_a_simulated_call_answers_each_question_in_time_order(brain, tts, stt, tmp_path):
+    settings, employee = brain
+    question = tts.synthesize("Hi, when are you open on Friday?", RATE)
+    caller = np.concatenate([_silence(5.0), question, _silence(6.0)])
+    write_wav(tmp_path / "caller.wav", caller, RATE)
+    result = simulate_call(settings, tmp_path / "caller.wav", tmp_path / "agent.wav", stt=stt, tts=tts, brain=employee)
+    json.dumps(result)  # the CLI's --json output is serialisable
+    assert set(result["audio_thread_ms_per_frame"]) == {"p50", "p99", "max"}  # measured (figures: README)
+    [turn] = result["turns"]
+    assert "friday" in turn["caller_text"].lower()
+    assert "Monday to Friday" in turn["agent_text"]
+    assert turn["speech_end_ms"] < turn["endpoint_ms"] < turn["first_frame_ms"]
+    assert turn["voice_to_voice_ms"] == turn["first_frame_ms"] - turn["speech_end_ms"]
+    agent = read_audio(tmp_path / "agent.wav").samples
+    greeting_end = 4.0
+    assert _agent_db(agent, 0.0, greeting_end) > -40  # the greeting was played
+    reply_at = turn["first_frame_ms"] / 1000
+    assert _agent_db(agent, reply_at, reply_at + 2.0) > -40  # the answer was played
+    assert _agent_db(agent, reply_at - 0.6, reply_at - 0.1) < -60  # and not before it was ready
+    stored = [m.content for m in employee.memory.store.messages(employee.memory.store.conversations("sip:simulator@127.0.0.1")[0].id)]
+    assert turn["agent_text"] in stored
+
+
+def test_barge_in_stops_playback_and_keeps_only_what_was_heard(brain, tts, stt, tmp_path):
+    settings, employee = brain
+    question = tts.synthesize("What are your opening hours?", RATE)
+    interruption = tts.synthesize("Sorry, actually I need to leave a message.", RATE)
+    # The caller interrupts 1.2 s after the end of the question (the agent is mid-answer by then).
+    lead = 5.0
+    barge_at = lead + len(question) / RATE + settings.vad.hangover_ms / 1000 + 1.2
+    caller = np.concatenate([_silence(lead), question, _silence(barge_at - lead - len(question) / RATE),
+                             interruption, _silence(6.0)])
+    write_wav(tmp_path / "caller.wav", caller, RATE)
+    result = simulate_call(settings, tmp_path / "caller.wav", tmp_path / "agent.wav", caller="+15550100777",
+                           stt=stt, tts=tts, brain=employee)
+    first = result["turns"][0]
+    assert first["interrupted"]
+    full = "Our hours are Monday to Friday, 8 AM to 5 PM; closed Saturday and Sunday."
+    assert len(first["agent_text"]) < len(full)  # only what was played is recorded
+    agent = read_audio(tmp_path / "agent.wav").samples
+    confirmed_at = barge_at + settings.vad.confirm_ms / 1000
+    assert _agent_db(agent, barge_at - 0.5, barge_at) > -45  # the agent was talking...
+    assert _agent_db(agent, confirmed_at + 0.1, confirmed_at + 0.8) < -60  # ...and stopped at the confirmation
+    assert len(result["turns"]) == 2 and "message" in result["turns"][1]["caller_text"].lower()
