@@ -1,7 +1,7 @@
 """Starting the service: load every model once, check the speech path end to end, report.
 
-Until the SIP endpoint exists (issue 4), serving means holding the warmed speech stack and the LLM
-ready; the report says so plainly instead of pretending to answer calls.
+Until the SIP endpoint exists (issue 4), serving means holding the warmed speech stack and the
+employee ready; the report says so plainly instead of pretending to answer calls.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from brain.employee import Brain
 from config import Settings
 from config.models import resolve_llm_model
 from speech.audio import STT_RATE
@@ -26,6 +27,7 @@ class StartupReport:
     steps: list[tuple[str, float, str]] = field(default_factory=list)
     ok: bool = True
     notes: list[str] = field(default_factory=list)
+    service: "Service | None" = None
 
     def add(self, name: str, seconds: float, detail: str) -> None:
         self.steps.append((name, seconds, detail))
@@ -33,7 +35,7 @@ class StartupReport:
     def lines(self) -> list[str]:
         out = [f"  {name:<22} {seconds:6.2f} s  {detail}" for name, seconds, detail in self.steps]
         out += [f"  note: {note}" for note in self.notes]
-        out.append("Employai speech stack ready." if self.ok else "Employai self-test FAILED.")
+        out.append("Employai ready (speech stack and employee)." if self.ok else "Employai self-test FAILED.")
         return out
 
 
@@ -42,6 +44,7 @@ class Service:
     settings: Settings
     stt: WhisperSTT
     tts: PiperTTS
+    brain: Brain
 
 
 def start_service(settings: Settings) -> StartupReport:
@@ -57,8 +60,11 @@ def start_service(settings: Settings) -> StartupReport:
     tts.warm_up()
     report.add("text-to-speech", time.perf_counter() - started, f"voice {settings.tts.voice} ({tts.native_rate} Hz)")
 
-    llm_path = resolve_llm_model(settings.llm.model)
-    report.add("language model", 0.0, f"{llm_path.name} found (the agent arrives with the brain issue)")
+    started = time.perf_counter()
+    brain = Brain(settings)
+    where = settings.llm.base_url if settings.llm.backend == "openai" else resolve_llm_model(settings.llm.model).name
+    report.add("employee (LLM + memory)", time.perf_counter() - started,
+               f"{settings.llm.backend}: {where}; memory {settings.memory_path}")
 
     started = time.perf_counter()
     line_audio = tts.synthesize(SELF_TEST_SENTENCE, settings.tts.line_rate)
@@ -68,6 +74,7 @@ def start_service(settings: Settings) -> StartupReport:
     overlap = len(expected & got) / len(expected)
     report.ok = overlap >= 0.8
     report.add("self-test TTS->G.711->STT", time.perf_counter() - started, f"heard {heard.text!r} ({overlap:.0%} of words)")
-    report.notes.append("the phone line (SIP endpoint) is not built yet: no calls are answered in this version")
-    Service(settings, stt, tts)  # held by the caller's process for as long as it serves
+    report.notes.append("the phone line (SIP endpoint) is not built yet: no calls are answered in this version; "
+                        "try `employai chat` (text) or `employai simulate CALL.wav -o REPLY.wav` (voice)")
+    report.service = Service(settings, stt, tts, brain)  # held for as long as the process serves
     return report

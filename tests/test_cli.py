@@ -84,7 +84,7 @@ def test_missing_input_file_is_a_clear_error(tmp_path, data_env):
 def test_serve_check_loads_and_self_tests(tmp_path, data_env):
     out = run("serve", "--check", cwd=tmp_path, env_extra=data_env)
     assert out.returncode == 0, out.stdout + out.stderr
-    assert "speech stack ready" in out.stdout
+    assert "Employai ready" in out.stdout and "employee (LLM + memory)" in out.stdout
     assert "not built yet" in out.stdout  # says plainly that no calls are answered yet
 
 
