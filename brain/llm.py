@@ -54,6 +54,17 @@ class CompletionStats:
     total_s: float = 0.0
     finish_reason: str = ""  # stop | length | cancelled | error
 
+    def observe(self, text: str, finish_reason: str | None, started: float) -> bool:
+        """Account one streamed piece (both backends stream the same way); True if it carries text."""
+        if finish_reason:
+            self.finish_reason = finish_reason
+        if not text:
+            return False
+        if self.first_token_s is None:
+            self.first_token_s = time.perf_counter() - started
+        self.completion_tokens += 1
+        return True
+
     @property
     def tokens_per_second(self) -> float:
         gen = self.total_s - (self.first_token_s or 0.0)
@@ -257,13 +268,8 @@ class LlamaCppBackend(LLMBackend):
                     for piece in pieces:
                         choice = piece["choices"][0]
                         text = choice.get("text") or ""
-                        if text:
-                            if stats.first_token_s is None:
-                                stats.first_token_s = time.perf_counter() - started
-                            stats.completion_tokens += 1
+                        if stats.observe(text, choice.get("finish_reason"), started):
                             yield text
-                        if choice.get("finish_reason"):
-                            stats.finish_reason = choice["finish_reason"]
                 finally:
                     pieces.close()
                     stats.total_s = time.perf_counter() - started
@@ -353,13 +359,8 @@ class OpenAICompatBackend(LLMBackend):
                             stats.prompt_tokens = usage.get("prompt_tokens", 0)
                         for choice in event.get("choices", []):
                             text = (choice.get("delta") or {}).get("content") or ""
-                            if text:
-                                if stats.first_token_s is None:
-                                    stats.first_token_s = time.perf_counter() - started
-                                stats.completion_tokens += 1
+                            if stats.observe(text, choice.get("finish_reason"), started):
                                 yield text
-                            if choice.get("finish_reason"):
-                                stats.finish_reason = choice["finish_reason"]
             finally:
                 stats.total_s = time.perf_counter() - started
 
