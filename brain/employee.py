@@ -249,7 +249,7 @@ class Conversation:
             if reply.tool:
                 yield await self._run_tool(reply)
             vet_started = time.perf_counter()
-            text = self._vet(reply.text) or reply.text
+            text = self._vet(reply.text) or self.receptionist.dont_know()  # dropped by policy: say so, never it
             overhead += time.perf_counter() - vet_started
             if first is None:
                 first = time.perf_counter() - started

@@ -77,8 +77,10 @@ async def play(conversation, text: str) -> tuple[str, list[str], float, float | 
     return " ".join(r.strip() for r in reply).strip(), tools, total, first
 
 
-def run_business(folder: Path, backend, embedder) -> dict:
+def run_business(folder: Path, backend, embedder, answer_mode: str | None = None) -> dict:
     job_data = tomllib.loads((folder / "job.toml").read_text())
+    if answer_mode:
+        job_data["job"]["answer_mode"] = answer_mode
     job = JobSettings(**job_data["job"])
     work = Path(tempfile.mkdtemp(prefix=f"eval-{folder.name}-"))
     store = SQLiteStore(work / "memory.sqlite3")
@@ -136,13 +138,15 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--only", default=None, help="one business folder name")
     parser.add_argument("--failures", action="store_true", help="also print every failing turn")
+    parser.add_argument("--answer-mode", choices=["extractive", "generative"], default=None,
+                        help="override the businesses' [job] answer_mode")
     args = parser.parse_args()
     backend = LlamaCppBackend.from_settings(
         LLMSettings(model=args.model, n_ctx=4096, n_threads=args.threads, n_gpu_layers=args.gpu_layers))
     embedder = Embedder.from_reference()
     folders = [f for f in sorted(DATA.iterdir()) if f.is_dir() and (args.only in (None, f.name))]
     started = time.time()
-    runs = [run_business(folder, backend, embedder) for folder in folders]
+    runs = [run_business(folder, backend, embedder, args.answer_mode) for folder in folders]
     by_category: dict[str, list[bool]] = defaultdict(list)
     latencies, overheads, words_ok, invented, leaks, fired, blocked = [], [], [], 0, 0, 0, 0
     failing = []
@@ -163,7 +167,7 @@ def main() -> None:
     total = [p for values in by_category.values() for p in values]
     summary = {
         "model": backend.name,
-        "answer_mode": "per job.toml (default extractive)",
+        "answer_mode": args.answer_mode or "per job.toml (default extractive)",
         "businesses": [run["business"] for run in runs],
         "scenarios": len(total),
         "pass_rate": round(sum(total) / len(total), 3) if total else None,

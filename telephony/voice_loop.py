@@ -88,6 +88,7 @@ class VoiceLoop:
         self._thread = threading.Thread(target=self._loop.run_forever, name="brain", daemon=True)
         self._thread.start()
         self._pending: list[asyncio.Future] = []
+        self._turn_lock: asyncio.Lock | None = None  # created on the brain loop; one turn at a time
         self.ended = False
 
     # -- audio thread -----------------------------------------------------------------------------
@@ -171,6 +172,12 @@ class VoiceLoop:
                 self._playback.append((chunk.samples, chunk.text, record))
 
     async def _turn(self, record: TurnRecord) -> None:
+        if self._turn_lock is None:
+            self._turn_lock = asyncio.Lock()
+        async with self._turn_lock:  # the agent is not re-entrant: utterances are answered in order
+            await self._answer(record)
+
+    async def _answer(self, record: TurnRecord) -> None:
         token = CancellationToken()
         self._active = (record, token)
         self._played_text = []
