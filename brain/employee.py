@@ -88,6 +88,7 @@ _WORD = re.compile(r"[a-z0-9']+")
 _MARKDOWN = re.compile(r"(\*\*|__|`|^#+\s*|^\s*[-*•]\s+|^\s*\d+\.\s+)", re.M)
 _QUESTION = re.compile(r"\?\s*$|^\s*(what|when|where|who|whom|which|why|how|do|does|did|is|are|can|could|will|would|"
                        r"should|may|have|has)\b", re.I)
+_CODE_LIKE = re.compile(r'[{}<>\[\]]|"tool"|\\"|_{2,}|(\w+_){3,}')
 MAX_SENTENCES = 2  # telephone style: one or two sentences unless asked
 MAX_REPLY_WORDS = 40
 _STOP = {"the", "a", "an", "to", "is", "and", "of", "i", "my", "me", "for", "in", "on", "at", "it", "caller", "their",
@@ -183,8 +184,8 @@ class Conversation:
     def _vet(self, sentence: str) -> str | None:
         """Style, secrets and facts, in that order; None drops the sentence."""
         sentence = _MARKDOWN.sub("", sentence).strip()
-        if not sentence:
-            return None
+        if not sentence or _CODE_LIKE.search(sentence):
+            return None  # a small model sometimes writes JSON or markup into what it says: never speak it
         if self.policy.filter(sentence) is None:
             return None
         if not self.guard.check(sentence, self._support()):
@@ -279,6 +280,7 @@ class Conversation:
         chunker = SentenceChunker()
         sentences = 0
         streamed_any = False
+        received_any = False  # deltas reached the chunker (the final message must not be added again)
 
         def vetted(pieces: list[str]) -> list[str]:
             out = []
@@ -291,6 +293,7 @@ class Conversation:
         async for event in self.agent.run_stream(task=TextMessage(content=caller_text, source="caller"),
                                                  cancellation_token=token):
             if isinstance(event, ModelClientStreamingChunkEvent) and sentences < MAX_SENTENCES:
+                received_any = True
                 for sentence in vetted(chunker.push(event.content)):
                     if sentences < MAX_SENTENCES:
                         sentences += 1
@@ -307,7 +310,7 @@ class Conversation:
                     yield ToolUsed(result.name, "", result.content, result.is_error)
             elif isinstance(event, TaskResult):
                 last = event.messages[-1] if event.messages else None
-                if not streamed_any and isinstance(last, TextMessage):
+                if not received_any and isinstance(last, TextMessage):
                     chunker.push(last.content)
         if sentences < MAX_SENTENCES:
             for sentence in vetted(chunker.flush())[: MAX_SENTENCES - sentences]:

@@ -75,6 +75,11 @@ class VADSettings(Section):
     start_ms: int = Field(60, ge=10, le=2000)
     confirm_ms: int = Field(300, ge=10, le=5000)
     hangover_ms: int = Field(500, ge=60, le=5000)
+    early_hangover_ms: int = Field(
+        240, ge=0, le=5000,
+        description="End the turn after this much silence when the speculative transcript is a complete "
+        "sentence (not a number being read out); 0 = always wait the full hang-over.",
+    )
     preroll_ms: int = Field(200, ge=0, le=2000)
     min_energy_dbfs: float = Field(-50.0, ge=-96.0, le=0.0, description="Frames quieter than this are never speech.")
     max_utterance_s: float = Field(28.0, gt=1.0, le=600.0)

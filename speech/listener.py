@@ -9,6 +9,10 @@ streams, and their results come back as events on the listener's queue:
   the end of the turn (after the hang-over) its result is used as is, so the text is usually ready
   at the moment the endpoint is decided; if the caller goes on, it is discarded;
 - at the endpoint, a :class:`FinalText` with its timings, or a :class:`Blip` for a cough/"mhm".
+
+Early endpoint: when the speculative transcript is a complete sentence (final punctuation, no
+dangling "and"/"the", not a number being read out), the turn ends after ``early_hangover_ms`` of
+silence instead of the full hang-over — people pause inside phone numbers, not after "Thank you."
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
+import re
 import queue
 import threading
 import time
@@ -32,6 +37,18 @@ from speech.stt import Transcript, WhisperSTT
 from speech.vad import Endpointer, SpeechConfirmed, SpeechEnded, SpeechPaused, SpeechStarted
 
 log = logging.getLogger(__name__)
+
+_DANGLING = re.compile(r"\b(and|or|but|so|because|the|a|an|to|my|is|at|for|of|with|um|uh|er)[.?!]*$", re.I)
+_ENDS_WITH_NUMBER = re.compile(r"(\d[\d\s,.-]*|\b(zero|oh|one|two|three|four|five|six|seven|eight|nine|ten))[.?!]*$", re.I)
+
+
+def is_complete_sentence(text: str) -> bool:
+    """Does this transcript sound finished? (Ends a sentence, no dangling word, not reading digits.)"""
+    text = text.strip()
+    if not text or text[-1] not in ".?!" or text.endswith("..."):
+        return False
+    return not _DANGLING.search(text) and not _ENDS_WITH_NUMBER.search(text)
+
 
 PRIORITY_FINAL = 0
 PRIORITY_SPECULATIVE = 1
@@ -178,6 +195,8 @@ class Listener:
         self._speculative: tuple[int, int, Future] | None = None  # utterance, samples, job
         self._finals_pending = 0
         self._idle = threading.Condition()
+        self.early_hangover_ms = (vad or VADSettings()).early_hangover_ms
+        self._early: tuple[int, int] | None = None  # (utterance, samples) whose speculative text is complete
 
     @property
     def frame_len(self) -> int:
@@ -196,7 +215,19 @@ class Listener:
         for event in self.endpointer.process(frame):
             self._handle(event)
         if self.endpointer.in_speech:
-            self._maybe_partial()
+            early = self._early
+            if (
+                early is not None
+                and self.early_hangover_ms
+                and self.endpointer.silence_ms >= self.early_hangover_ms
+                and early == (self._utterance, self.endpointer.utterance_samples)
+            ):
+                ended = self.endpointer.end_now("early")
+                if ended is not None:
+                    self._handle(ended)
+                return
+            if self.endpointer.silence_ms == 0:
+                self._maybe_partial()
 
     def flush(self) -> None:
         """End of the stream (hang-up): finish the utterance in progress."""
@@ -221,6 +252,7 @@ class Listener:
     def _handle(self, event: object) -> None:
         if isinstance(event, SpeechStarted):
             self._utterance += 1
+            self._early = None
             self._last_partial_ms = event.at_ms
             self._speculative = None
             self._emit(event)
@@ -229,7 +261,14 @@ class Listener:
         elif isinstance(event, SpeechPaused):
             if self.endpointer._confirmed:  # only real speech is worth a speculative final
                 future = self.worker.submit(self._to_stt(event.audio), PRIORITY_SPECULATIVE)
-                self._speculative = (self._utterance, len(event.audio), future)
+                key = (self._utterance, len(event.audio))
+                self._speculative = (*key, future)
+
+                def complete(f: Future, key: tuple[int, int] = key) -> None:
+                    if not f.cancelled() and f.exception() is None and is_complete_sentence(f.result().text):
+                        self._early = key
+
+                future.add_done_callback(complete)
         elif isinstance(event, SpeechEnded):
             self._end(event)
 

@@ -156,6 +156,22 @@ class Endpointer:
             events.append(self._end("max_length"))
         return events
 
+    @property
+    def silence_ms(self) -> int:
+        """Trailing silence of the current utterance."""
+        return self._silence_ms if self.in_speech else 0
+
+    @property
+    def utterance_samples(self) -> int:
+        """Samples of :meth:`utterance_audio` (without building it)."""
+        if not self._frames:
+            return 0
+        return max(1, len(self._frames) - self._silence_ms // self.frame_ms) * self.frame_len
+
+    def end_now(self, reason: str) -> SpeechEnded | None:
+        """End the utterance in progress now (a caller who knows the turn is over, e.g. early endpointing)."""
+        return self._end(reason) if self.in_speech else None
+
     def utterance_audio(self) -> PCM:
         """Audio of the current utterance: pre-roll + speech, without the trailing silence."""
         if not self._frames:

@@ -243,3 +243,12 @@ def test_a_secret_in_the_documents_is_still_never_spoken(tmp_path, router):
         assert "4471" not in spoken.replace(" ", "")
     finally:
         brain.close()
+
+
+def test_code_like_model_output_is_never_spoken(tmp_path):
+    from brain.employee import _CODE_LIKE
+
+    for said in ['{"tool": "take_message", "arguments": {}}', '"john_john_john_john', "<|im_end|>", "Use [brackets]"]:
+        assert _CODE_LIKE.search(said)
+    for said in ["We open at 8 AM.", "Dr. O'Neil is in on Monday.", "It costs $95, tax included."]:
+        assert not _CODE_LIKE.search(said)
