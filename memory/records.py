@@ -79,3 +79,17 @@ class Callback:
     created_at: float = field(default_factory=time.time)
     done: bool = False
     id: int | None = None
+
+
+@dataclass(frozen=True)
+class TurnRecord:
+    """One exchange of a call as stored: what was said, tools used, per-stage timings."""
+
+    conversation_id: int
+    caller_text: str
+    agent_text: str
+    tools: list[str] = field(default_factory=list)
+    timings: dict[str, float | int | None] = field(default_factory=dict)
+    interrupted: bool = False
+    created_at: float = field(default_factory=time.time)
+    id: int | None = None

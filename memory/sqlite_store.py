@@ -7,6 +7,7 @@ vectors takes milliseconds. The scale-out issue measures 10k/100k rows and adds 
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 import threading
@@ -17,10 +18,19 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from memory.records import Callback, Conversation, CoreBlock, MessageHit, Passage, StaffMessage, StoredMessage
+from memory.records import (
+    Callback,
+    Conversation,
+    CoreBlock,
+    MessageHit,
+    Passage,
+    StaffMessage,
+    StoredMessage,
+    TurnRecord,
+)
 from memory.store import MemoryStore
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 _MIGRATIONS: dict[int, str] = {
     1: """
     CREATE TABLE core_blocks (
@@ -59,8 +69,16 @@ _MIGRATIONS: dict[int, str] = {
         id INTEGER PRIMARY KEY, caller TEXT NOT NULL, conversation_id INTEGER, number TEXT NOT NULL,
         when_text TEXT NOT NULL, reason TEXT NOT NULL, created_at REAL NOT NULL, done INTEGER NOT NULL DEFAULT 0);
     """,
+    3: """
+    CREATE TABLE call_turns (
+        id INTEGER PRIMARY KEY, conversation_id INTEGER NOT NULL, caller_text TEXT NOT NULL,
+        agent_text TEXT NOT NULL, tools TEXT NOT NULL, timings TEXT NOT NULL, interrupted INTEGER NOT NULL,
+        created_at REAL NOT NULL);
+    CREATE INDEX call_turns_conversation ON call_turns (conversation_id, id);
+    ALTER TABLE conversations ADD COLUMN recording TEXT;
+    """,
 }
-_TABLES = {"core_blocks", "conversations", "messages", "passages", "staff_messages", "callbacks"}
+_TABLES = {"core_blocks", "conversations", "messages", "passages", "staff_messages", "callbacks", "call_turns"}
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
@@ -283,6 +301,42 @@ class SQLiteStore(MemoryStore):
         sql += " WHERE done = 0 ORDER BY id" if open_only else " ORDER BY id"
         return [Callback(id=r[0], caller=r[1], conversation_id=r[2], number=r[3], when=r[4], reason=r[5],
                          created_at=r[6], done=bool(r[7])) for r in self._query(sql)]
+
+    # calls: per-turn records and recordings
+    def add_turn(self, turn: TurnRecord) -> TurnRecord:
+        with self._tx():
+            cursor = self._db.execute(
+                "INSERT INTO call_turns (conversation_id, caller_text, agent_text, tools, timings, interrupted, "
+                "created_at) VALUES (?,?,?,?,?,?,?)",
+                (turn.conversation_id, turn.caller_text, turn.agent_text, json.dumps(turn.tools),
+                 json.dumps(turn.timings), int(turn.interrupted), turn.created_at))
+        return replace(turn, id=cursor.lastrowid)
+
+    def turns(self, conversation_id: int) -> list[TurnRecord]:
+        rows = self._query(
+            "SELECT id, conversation_id, caller_text, agent_text, tools, timings, interrupted, created_at "
+            "FROM call_turns WHERE conversation_id=? ORDER BY id", (conversation_id,))
+        return [TurnRecord(conversation_id=r[1], caller_text=r[2], agent_text=r[3], tools=json.loads(r[4]),
+                           timings=json.loads(r[5]), interrupted=bool(r[6]), created_at=r[7], id=r[0]) for r in rows]
+
+    def set_recording(self, conversation_id: int, path: str) -> None:
+        with self._tx():
+            self._db.execute("UPDATE conversations SET recording=? WHERE id=?", (path, conversation_id))
+
+    def recording(self, conversation_id: int) -> str | None:
+        rows = self._query("SELECT recording FROM conversations WHERE id=?", (conversation_id,))
+        return rows[0][0] if rows else None
+
+    def recent_conversations(self, limit: int = 20) -> list[Conversation]:
+        rows = self._query(
+            "SELECT id, caller, started_at, ended_at, summary, channel FROM conversations "
+            "ORDER BY started_at DESC, id DESC LIMIT ?", (limit,))
+        return [Conversation(*row) for row in rows]
+
+    def conversation(self, conversation_id: int) -> Conversation | None:
+        rows = self._query("SELECT id, caller, started_at, ended_at, summary, channel FROM conversations WHERE id=?",
+                           (conversation_id,))
+        return Conversation(*rows[0]) if rows else None
 
     def count(self, table: str) -> int:
         if table not in _TABLES:

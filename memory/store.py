@@ -12,7 +12,16 @@ from abc import ABC, abstractmethod
 import numpy as np
 import numpy.typing as npt
 
-from memory.records import Callback, Conversation, CoreBlock, MessageHit, Passage, StaffMessage, StoredMessage
+from memory.records import (
+    Callback,
+    Conversation,
+    CoreBlock,
+    MessageHit,
+    Passage,
+    StaffMessage,
+    StoredMessage,
+    TurnRecord,
+)
 
 
 class MemoryStore(ABC):
@@ -80,6 +89,25 @@ class MemoryStore(ABC):
 
     @abstractmethod
     def callbacks(self, *, open_only: bool = True) -> list[Callback]: ...
+
+    # calls
+    @abstractmethod
+    def add_turn(self, turn: TurnRecord) -> TurnRecord: ...
+
+    @abstractmethod
+    def turns(self, conversation_id: int) -> list[TurnRecord]: ...
+
+    @abstractmethod
+    def set_recording(self, conversation_id: int, path: str) -> None: ...
+
+    @abstractmethod
+    def recording(self, conversation_id: int) -> str | None: ...
+
+    @abstractmethod
+    def recent_conversations(self, limit: int = 20) -> list[Conversation]: ...
+
+    @abstractmethod
+    def conversation(self, conversation_id: int) -> Conversation | None: ...
 
     @abstractmethod
     def count(self, table: str) -> int: ...

@@ -10,8 +10,8 @@ streams, and their results come back as events on the listener's queue:
   at the moment the endpoint is decided; if the caller goes on, it is discarded;
 - at the endpoint, a :class:`FinalText` with its timings, or a :class:`Blip` for a cough/"mhm".
 
-Early endpoint: when the speculative transcript is a complete sentence (final punctuation, no
-dangling "and"/"the", not a number being read out), the turn ends after ``early_hangover_ms`` of
+Early endpoint: when the speculative transcript is a complete sentence (three words or more, final
+punctuation, no dangling "and"/"the", not a number being read out), the turn ends after ``early_hangover_ms`` of
 silence instead of the full hang-over — people pause inside phone numbers, not after "Thank you."
 """
 
@@ -46,6 +46,8 @@ def is_complete_sentence(text: str) -> bool:
     """Does this transcript sound finished? (Ends a sentence, no dangling word, not reading digits.)"""
     text = text.strip()
     if not text or text[-1] not in ".?!" or text.endswith("..."):
+        return False
+    if len(text.split()) < 3:  # "Sorry." / "Well." / "Yes." are as often openers as whole turns
         return False
     return not _DANGLING.search(text) and not _ENDS_WITH_NUMBER.search(text)
 

@@ -17,6 +17,8 @@ from config import ConfigError, Settings, load_settings, render_toml
 app = typer.Typer(help="Employai: an AI employee you can phone, on your own hardware.", no_args_is_help=True)
 config_app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
+calls_app = typer.Typer(help="Past calls: transcripts, tools, timings, recordings.", no_args_is_help=True)
+app.add_typer(calls_app, name="calls")
 memory_app = typer.Typer(help="The employee's memory: callers, past conversations, company documents.", no_args_is_help=True)
 app.add_typer(memory_app, name="memory")
 
@@ -150,6 +152,65 @@ def _memory(settings: Settings):
         return open_memory(settings.memory_path, settings.memory)
     except (ModelNotFoundError, StoreError) as exc:
         raise _fail(str(exc)) from exc
+
+
+def _store(settings: Settings):
+    from memory.sqlite_store import SQLiteStore, StoreError
+
+    try:
+        return SQLiteStore(settings.memory_path)
+    except StoreError as exc:
+        raise _fail(str(exc)) from exc
+
+
+@calls_app.command("list")
+def calls_list(
+    limit: Annotated[int, typer.Option(help="How many, newest first.")] = 20,
+    config: ConfigOption = None,
+) -> None:
+    """Recent calls (and chats): id, when, caller, summary."""
+    from datetime import datetime
+
+    store = _store(_settings(config))
+    rows = store.recent_conversations(limit)
+    for conv in rows:
+        when = datetime.fromtimestamp(conv.started_at).strftime("%Y-%m-%d %H:%M")
+        typer.echo(f"#{conv.id:<5} {when}  {conv.channel:<5} {conv.caller:<24} {conv.summary or ''}")
+    if not rows:
+        typer.echo("no calls yet")
+
+
+@calls_app.command("show")
+def calls_show(
+    call_id: Annotated[int, typer.Argument(help="Call number from `employai calls list`.")],
+    config: ConfigOption = None,
+) -> None:
+    """One call: transcript, tools used, per-turn timings, recording, messages taken."""
+    store = _store(_settings(config))
+    conv = store.conversation(call_id)
+    if conv is None:
+        raise _fail(f"no call #{call_id}")
+    typer.echo(f"call #{conv.id} from {conv.caller} ({conv.channel})")
+    if conv.summary:
+        typer.echo(f"summary: {conv.summary}")
+    recording = store.recording(call_id)
+    if recording:
+        typer.echo(f"recording: {recording} (left: caller, right: agent)")
+    typer.echo("transcript:")
+    for message in store.messages(call_id):
+        who = {"user": "caller", "assistant": "agent"}.get(message.role, f"{message.role}:{message.name or ''}")
+        typer.echo(f"  {who:<8} {message.content}")
+    turns = store.turns(call_id)
+    if turns:
+        typer.echo("turn timings (ms):")
+        for number, turn in enumerate(turns, 1):
+            t = turn.timings
+            typer.echo(f"  {number}. STT final {t.get('stt_final_ms')}, first token {t.get('first_token_ms')}, "
+                       f"first audio {t.get('first_audio_ms')}, voice-to-voice {t.get('voice_to_voice_ms')}"
+                       + (" [interrupted]" if turn.interrupted else ""))
+    taken = [m for m in store.staff_messages(open_only=False) if m.conversation_id == call_id]
+    for message in taken:
+        typer.echo(f"message for {message.for_whom}: {message.text} (call back {message.callback_number})")
 
 
 @memory_app.command("show")

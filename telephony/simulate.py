@@ -41,7 +41,8 @@ def simulate_call(
     brain = brain or Brain(settings)
     worker = TranscriptionWorker(stt)
     line = ConsoleLine(echo=False)
-    loop = VoiceLoop(brain.conversation(caller, line), worker, tts, settings.vad, rate=LINE_RATE)
+    loop = VoiceLoop(brain.conversation(caller, line), worker, tts, settings.vad, rate=LINE_RATE,
+                     recordings_dir=settings.service.data_dir / "recordings")
     frame_len = loop.frame_len
     frame_s = FRAME_MS / 1000
     padded = np.concatenate([caller_audio, np.zeros((-len(caller_audio)) % frame_len, dtype=np.int16)])
@@ -97,4 +98,6 @@ def simulate_call(
             "max": round(max(work_ms), 3),
         },
         "line_actions": line.actions,
+        "conversation_id": loop._conversation_id,
+        "recording": str(loop.recorder.path) if loop.recorder else None,
     }

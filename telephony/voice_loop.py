@@ -22,17 +22,20 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from autogen_core import CancellationToken
 
 from brain.employee import Conversation, SpeechDelta, ToolUsed, TurnDone
 from config.settings import VADSettings
+from memory.records import TurnRecord as StoredTurn
 from speech.audio import PCM
 from speech.listener import Blip, FinalText, Listener, TranscriptionWorker
 from speech.sentences import SentenceChunker
 from speech.tts import PiperTTS
 from speech.vad import SpeechConfirmed
+from telephony.recorder import CallRecorder
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +72,7 @@ class VoiceLoop:
         *,
         rate: int = 8000,
         barge_in: bool = True,
+        recordings_dir: Path | None = None,
     ) -> None:
         self.conversation = conversation
         self.tts = tts
@@ -90,6 +94,14 @@ class VoiceLoop:
         self._pending: list[asyncio.Future] = []
         self._turn_lock: asyncio.Lock | None = None  # created on the brain loop; one turn at a time
         self.ended = False
+        self._store = conversation.brain.memory.store
+        self._conversation_id = conversation.memory.conversation_id
+        self.recorder: CallRecorder | None = None
+        if recordings_dir is not None and self._conversation_id is not None:
+            path = Path(recordings_dir) / f"call-{self._conversation_id}.wav"
+            self.recorder = CallRecorder(path, rate)
+            self._store.set_recording(self._conversation_id, str(path))
+        self._last_caller = np.zeros(self.frame_len, dtype=np.int16)
 
     # -- audio thread -----------------------------------------------------------------------------
     def start(self) -> None:
@@ -99,13 +111,17 @@ class VoiceLoop:
 
     def caller_frame(self, frame: PCM) -> None:
         self.now_ms += FRAME_MS
+        self._last_caller = frame
         self.listener.feed(frame)
 
     def agent_frame(self) -> PCM:
         """The next 20 ms of agent audio (silence when there is nothing to say)."""
         with self._play_lock:
             if not self._playback:
-                return np.zeros(self.frame_len, dtype=np.int16)
+                silence = np.zeros(self.frame_len, dtype=np.int16)
+                if self.recorder is not None:
+                    self.recorder.add(self._last_caller, silence)
+                return silence
             samples, text, record = self._playback[0]
             if self._current_offset == 0:
                 if record is not None and record.first_frame_ms is None:
@@ -118,6 +134,8 @@ class VoiceLoop:
                 self._played_text.append(text)
         if len(frame) < self.frame_len:
             frame = np.concatenate([frame, np.zeros(self.frame_len - len(frame), dtype=np.int16)])
+        if self.recorder is not None:
+            self.recorder.add(self._last_caller, frame)
         return frame
 
     @property
@@ -135,6 +153,8 @@ class VoiceLoop:
         self._submit(self.conversation.end()).result(timeout)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=5)
+        if self.recorder is not None:
+            self.recorder.close()
 
     # -- events from the listener (STT worker thread or audio thread) -------------------------------
     def _on_listener_event(self, event: object) -> None:
@@ -206,8 +226,23 @@ class VoiceLoop:
         heard = " ".join(self._played_text) if record.interrupted else " ".join(said)
         record.agent_text = heard
         self.conversation.record_reply(heard)
+        self._store_turn(record)
         if self.conversation.ended:
             self.ended = True
+
+    def _store_turn(self, record: TurnRecord) -> None:
+        """Written as soon as the turn is over: a crash later in the call keeps it."""
+        if self._conversation_id is None:
+            return
+        ms = lambda s: None if s is None else round(s * 1000, 1)  # noqa: E731
+        timings = {
+            "speech_end_ms": record.speech_end_ms, "endpoint_ms": record.endpoint_ms,
+            "stt_final_ms": ms(record.stt_wait_s), "first_token_ms": ms(record.first_token_s),
+            "first_audio_ms": ms(record.first_audio_s), "first_frame_ms": record.first_frame_ms,
+            "voice_to_voice_ms": record.voice_to_voice_ms,
+        }
+        self._store.add_turn(StoredTurn(self._conversation_id, record.caller_text, record.agent_text,
+                                        list(record.tools), timings, record.interrupted))
 
     async def _synth(self, piece: str, record: TurnRecord, started: float, said: list[str]) -> None:
         if record.interrupted:

@@ -101,6 +101,12 @@ def test_chat_command_persists_memory_between_runs(tmp_path):
     shown = subprocess.run([employai, "memory", "show", "+15550100005"], capture_output=True, text=True, env=env,
                            timeout=120)
     assert "#1" in shown.stdout and "chat" in shown.stdout
+    listed = subprocess.run([employai, "calls", "list"], capture_output=True, text=True, env=env, timeout=120)
+    assert listed.returncode == 0 and "+15550100005" in listed.stdout
+    call = subprocess.run([employai, "calls", "show", "1"], capture_output=True, text=True, env=env, timeout=120)
+    assert call.returncode == 0 and "caller   Hello, I have a question." in call.stdout
+    missing = subprocess.run([employai, "calls", "show", "99"], capture_output=True, text=True, env=env, timeout=120)
+    assert missing.returncode == 2 and "no call #99" in missing.stderr
 
 
 def test_nothing_in_the_agent_path_imports_network_tokenizers(brain):

@@ -144,8 +144,9 @@ def test_numbers_being_read_out_get_the_full_hangover(stt_worker, recordings):
 def test_complete_sentence_rules():
     from speech.listener import is_complete_sentence
 
-    assert is_complete_sentence("Thank you.") and is_complete_sentence("When are you open on Friday?")
+    assert is_complete_sentence("Thank you so much.") and is_complete_sentence("When are you open on Friday?")
     assert not is_complete_sentence("My number is 555 0142.")
     assert not is_complete_sentence("It's five five five, one two.")
     assert not is_complete_sentence("I want to talk to the.")
     assert not is_complete_sentence("So I was thinking")
+    assert not is_complete_sentence("Sorry.")  # an opener as often as a whole turn

@@ -26,6 +26,14 @@ def brain(tmp_path_factory):
     instance.close()
 
 
+def read_audio_stereo(path):
+    import wave
+
+    with wave.open(path) as handle:
+        assert handle.getnchannels() == 2 and handle.getframerate() == RATE
+        return np.frombuffer(handle.readframes(handle.getnframes()), "<i2").reshape(-1, 2)
+
+
 def _agent_db(samples, start_s, end_s):
     return rms_dbfs(samples[int(start_s * RATE) : int(end_s * RATE)])
 
@@ -49,8 +57,16 @@ def test_a_simulated_call_answers_each_question_in_time_order(brain, tts, stt, t
     reply_at = turn["first_frame_ms"] / 1000
     assert _agent_db(agent, reply_at, reply_at + 2.0) > -40  # the answer was played
     assert _agent_db(agent, reply_at - 0.6, reply_at - 0.1) < -60  # and not before it was ready
-    stored = [m.content for m in employee.memory.store.messages(employee.memory.store.conversations("sip:simulator@127.0.0.1")[0].id)]
+    store = employee.memory.store
+    call_id = result["conversation_id"]
+    stored = [m.content for m in store.messages(call_id)]
     assert turn["agent_text"] in stored
+    [kept] = store.turns(call_id)  # written turn by turn, with its timings
+    assert kept.caller_text == turn["caller_text"] and kept.timings["voice_to_voice_ms"] == turn["voice_to_voice_ms"]
+    recording = read_audio_stereo(result["recording"])
+    assert recording.shape[1] == 2 and abs(len(recording) - len(agent)) <= RATE  # both directions, whole call
+    assert rms_dbfs(recording[int(5.2 * RATE) : int(6.0 * RATE), 0].copy()) > -45  # the caller's question, left
+    assert rms_dbfs(recording[int(reply_at * RATE) : int((reply_at + 1) * RATE), 1].copy()) > -40  # the answer, right
 
 
 def test_barge_in_stops_playback_and_keeps_only_what_was_heard(brain, tts, stt, tmp_path):
