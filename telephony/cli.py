@@ -154,6 +154,13 @@ def _memory(settings: Settings):
         raise _fail(str(exc)) from exc
 
 
+def _started(conversation) -> str:
+    """When a call or chat started, as the call lists show it."""
+    from datetime import datetime
+
+    return datetime.fromtimestamp(conversation.started_at).strftime("%Y-%m-%d %H:%M")
+
+
 def _store(settings: Settings):
     from memory.sqlite_store import SQLiteStore, StoreError
 
@@ -169,13 +176,10 @@ def calls_list(
     config: ConfigOption = None,
 ) -> None:
     """Recent calls (and chats): id, when, caller, summary."""
-    from datetime import datetime
-
     store = _store(_settings(config))
     rows = store.recent_conversations(limit)
     for conv in rows:
-        when = datetime.fromtimestamp(conv.started_at).strftime("%Y-%m-%d %H:%M")
-        typer.echo(f"#{conv.id:<5} {when}  {conv.channel:<5} {conv.caller:<24} {conv.summary or ''}")
+        typer.echo(f"#{conv.id:<5} {_started(conv)}  {conv.channel:<5} {conv.caller:<24} {conv.summary or ''}")
     if not rows:
         typer.echo("no calls yet")
 
@@ -219,8 +223,6 @@ def memory_show(
     config: ConfigOption = None,
 ) -> None:
     """Print what the employee remembers about CALLER: core memory and past conversations."""
-    from datetime import datetime
-
     memory = _memory(_settings(config)).for_caller(caller)
     typer.echo(f"caller: {memory.key}")
     typer.echo("core memory:")
@@ -228,8 +230,7 @@ def memory_show(
     typer.echo("conversations:")
     past = memory.past_conversations(10)
     for conv in past:
-        when = datetime.fromtimestamp(conv.started_at).strftime("%Y-%m-%d %H:%M")
-        typer.echo(f"  #{conv.id} {when} {conv.channel}: {conv.summary or '(no summary)'}")
+        typer.echo(f"  #{conv.id} {_started(conv)} {conv.channel}: {conv.summary or '(no summary)'}")
     if not past:
         typer.echo("  (none)")
 
