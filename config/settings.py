@@ -98,6 +98,8 @@ class TTSSettings(Section):
     length_scale: float = Field(1.0, gt=0.2, le=4.0, description="Speaking rate: below 1 is faster.")
     speaker_id: int | None = None
     volume: float = Field(0.6, gt=0.0, le=1.0, description="Peak level of each sentence (1.0 = full scale).")
+    noise_scale: float | None = Field(None, ge=0.0, le=2.0, description="Voice variation; None = the voice's own; 0 = the same audio every time.")
+    noise_w_scale: float | None = Field(None, ge=0.0, le=2.0, description="Rhythm variation; None = the voice's own.")
     line_rate: int = Field(8000, description="Sample rate of the audio sent to the line.")
     use_cuda: bool = False
 

@@ -73,15 +73,21 @@ def _compression_ratio(text: str) -> float:
     return len(data) / max(1, len(zlib.compress(data)))
 
 
-def has_repetition_loop(text: str, min_words: int = 2, repeats: int = 3) -> bool:
-    """True when a run of ``min_words``+ words repeats ``repeats`` times in a row: Whisper looping."""
+def has_repetition_loop(text: str, min_words: int = 2, repeats: int = 3, long_run: int = 4) -> bool:
+    """Whisper looping: a run of ``min_words``+ words repeated ``repeats`` times in a row, or a run of
+    ``long_run``+ words said twice in a row (people repeat a word or two, not whole clauses)."""
     words = [w.strip(".,!?;:").lower() for w in text.split()]
-    for size in range(min_words, len(words) // repeats + 1):
-        for start in range(0, len(words) - size * repeats + 1):
+
+    def repeated(size: int, times: int) -> bool:
+        for start in range(0, len(words) - size * times + 1):
             chunk = words[start : start + size]
-            if all(words[start + k * size : start + (k + 1) * size] == chunk for k in range(1, repeats)):
+            if all(words[start + k * size : start + (k + 1) * size] == chunk for k in range(1, times)):
                 return True
-    return False
+        return False
+
+    if any(repeated(size, repeats) for size in range(min_words, len(words) // repeats + 1)):
+        return True
+    return any(repeated(size, 2) for size in range(long_run, len(words) // 2 + 1))
 
 
 class WhisperSTT:

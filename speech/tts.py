@@ -55,12 +55,17 @@ class PiperTTS:
         speaker_id: int | None = None,
         volume: float = 0.6,
         use_cuda: bool = False,
+        noise_scale: float | None = None,
+        noise_w_scale: float | None = None,
     ) -> None:
         started = time.perf_counter()
         self.voice = PiperVoice.load(voice.model, voice.config, use_cuda=use_cuda)
         self.load_seconds = time.perf_counter() - started
         self.native_rate = self.voice.config.sample_rate
-        self._config = SynthesisConfig(speaker_id=speaker_id, length_scale=length_scale, volume=volume)
+        self._config = SynthesisConfig(
+            speaker_id=speaker_id, length_scale=length_scale, volume=volume,
+            noise_scale=noise_scale, noise_w_scale=noise_w_scale,
+        )
         self._warm = threading.Event()
         log.info("piper voice %s loaded in %.2fs (%d Hz)", voice.model.name, self.load_seconds, self.native_rate)
 
@@ -72,6 +77,8 @@ class PiperTTS:
             speaker_id=settings.speaker_id,
             volume=settings.volume,
             use_cuda=settings.use_cuda,
+            noise_scale=settings.noise_scale,
+            noise_w_scale=settings.noise_w_scale,
         )
 
     def warm_up(self) -> None:

@@ -70,6 +70,8 @@ def test_repetition_loop_detector():
     assert has_repetition_loop("What joy there is in living. What joy there is in living. What joy there is in living.")
     assert has_repetition_loop("P O O O O O O O O O O O")
     assert not has_repetition_loop("no no no, not that one")  # a short repeated word is speech, not a loop
+    assert has_repetition_loop("Please hold while I transfer you. Please hold while I transfer you. Please")
+    assert not has_repetition_loop("I said I said it twice")
     assert not has_repetition_loop("one two three four, one two three five")
 
 
