@@ -34,13 +34,21 @@ def read_audio_stereo(path):
         return np.frombuffer(handle.readframes(handle.getnframes()), "<i2").reshape(-1, 2)
 
 
+@pytest.fixture(scope="module")
+def caller_voice(settings):
+    """The simulated caller speaks with a noise-free Piper voice: the same audio on every run."""
+    from speech.tts import PiperTTS
+
+    return PiperTTS.from_settings(settings.tts.model_copy(update={"noise_scale": 0.0, "noise_w_scale": 0.0}))
+
+
 def _agent_db(samples, start_s, end_s):
     return rms_dbfs(samples[int(start_s * RATE) : int(end_s * RATE)])
 
 
-def test_a_simulated_call_answers_each_question_in_time_order(brain, tts, stt, tmp_path):
+def test_a_simulated_call_answers_each_question_in_time_order(brain, tts, stt, caller_voice, tmp_path):
     settings, employee = brain
-    question = tts.synthesize("Hi, when are you open on Friday?", RATE)
+    question = caller_voice.synthesize("Hi, when are you open on Friday?", RATE)
     caller = np.concatenate([_silence(5.0), question, _silence(6.0)])
     write_wav(tmp_path / "caller.wav", caller, RATE)
     result = simulate_call(settings, tmp_path / "caller.wav", tmp_path / "agent.wav", stt=stt, tts=tts, brain=employee)
@@ -69,10 +77,10 @@ def test_a_simulated_call_answers_each_question_in_time_order(brain, tts, stt, t
     assert rms_dbfs(recording[int(reply_at * RATE) : int((reply_at + 1) * RATE), 1].copy()) > -40  # the answer, right
 
 
-def test_barge_in_stops_playback_and_keeps_only_what_was_heard(brain, tts, stt, tmp_path):
+def test_barge_in_stops_playback_and_keeps_only_what_was_heard(brain, tts, stt, caller_voice, tmp_path):
     settings, employee = brain
-    question = tts.synthesize("What are your opening hours?", RATE)
-    interruption = tts.synthesize("Sorry, actually I need to leave a message.", RATE)
+    question = caller_voice.synthesize("What are your opening hours?", RATE)
+    interruption = caller_voice.synthesize("Sorry, actually I need to leave a message.", RATE)
     # The caller interrupts 1.2 s after the end of the question (the agent is mid-answer by then).
     lead = 5.0
     barge_at = lead + len(question) / RATE + settings.vad.hangover_ms / 1000 + 1.2
