@@ -91,12 +91,10 @@ _PRIVACY = re.compile(
     re.I,
 )
 PRIVACY_REPLY = "I'm sorry, I can't share information about other callers or our staff's private details."
-_CONTENT = re.compile(r"\b(?:that|saying|to say|about)\b\s*(.+)$|:\s*(.+)$", re.I)
 _WHEN = re.compile(r"\b((?:tomorrow|today|tonight|this|next|on|at|in|after|before|around|monday|tuesday|wednesday|"
                    r"thursday|friday|saturday|sunday)\b[^.?!,]*)", re.I)
 _SWAPS = [(r"\bmy\b", "your"), (r"\bI'm\b", "you're"), (r"\bI am\b", "you are"), (r"\bI\b", "you"), (r"\bme\b", "you"),
           (r"\bmine\b", "yours")]
-_SENTENCE = re.compile(r"(?<=[.!?])\s+")
 GENERIC = {"someone", "somebody", "anyone", "a", "them", "him", "her", "you", "me", "us", "it", "that", "person",
            "human", "message", "please", "leave", "speak", "talk", "know", "my", "your", "whoever", "all"}
 

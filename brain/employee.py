@@ -90,7 +90,6 @@ _QUESTION = re.compile(r"\?\s*$|^\s*(what|when|where|who|whom|which|why|how|do|d
                        r"should|may|have|has)\b", re.I)
 _CODE_LIKE = re.compile(r'[{}<>\[\]]|"tool"|\\"|_{2,}|(\w+_){3,}')
 MAX_SENTENCES = 2  # telephone style: one or two sentences unless asked
-MAX_REPLY_WORDS = 40
 _STOP = {"the", "a", "an", "to", "is", "and", "of", "i", "my", "me", "for", "in", "on", "at", "it", "caller", "their",
          "they", "wants", "has", "be", "with", "you", "your", "please", "would", "like", "about", "this", "that", "how",
          "can", "what", "when", "where", "who", "will", "are", "was", "have", "hi", "hello", "thanks", "thank", "yes",
