@@ -84,7 +84,8 @@ def test_missing_input_file_is_a_clear_error(tmp_path, data_env):
 
 
 def test_serve_check_loads_and_self_tests(tmp_path, data_env):
-    out = run("serve", "--check", cwd=tmp_path, env_extra=data_env)
+    steady = {**data_env, "EMPLOYAI_TTS__NOISE_SCALE": "0", "EMPLOYAI_TTS__NOISE_W_SCALE": "0"}
+    out = run("serve", "--check", cwd=tmp_path, env_extra=steady)  # self-test words: same audio every run
     assert out.returncode == 0, out.stdout + out.stderr
     assert "Employai ready" in out.stdout and "employee (LLM + memory)" in out.stdout
     assert "not built yet" in out.stdout  # says plainly that no calls are answered yet
