@@ -111,8 +111,8 @@ class Brain:
         self.router = IntentRouter(self.memory.embedder)
         self.knowledge = KnowledgeIndex(self.memory)
 
-    def conversation(self, caller: str, line: LineControl, channel: str = "phone") -> "Conversation":
-        return Conversation(self, caller, line, channel)
+    def conversation(self, caller: str, line: LineControl, channel: str = "phone", call_context: str = "") -> "Conversation":
+        return Conversation(self, caller, line, channel, call_context)
 
     def close(self) -> None:
         self.backend.close()
@@ -120,7 +120,7 @@ class Brain:
 
 
 class Conversation:
-    def __init__(self, brain: Brain, caller: str, line: LineControl, channel: str) -> None:
+    def __init__(self, brain: Brain, caller: str, line: LineControl, channel: str, call_context: str = "") -> None:
         self.brain = brain
         self.memory = brain.memory.for_caller(caller)
         self.memory.start_conversation(channel)
@@ -128,6 +128,10 @@ class Conversation:
         self.client = EmployeeModelClient(brain.backend)
         human = self.memory.human()
         self._prompt = system_prompt(brain.job, human)  # stable for the whole call: the cached prefix
+        self.call_context = call_context.strip()
+        if self.call_context:  # e.g. who transferred the call here (Diversion / History-Info / Referred-By)
+            self._prompt += f"\n\nAbout this call: {self.call_context}"
+            self.memory.record("system", f"call context: {self.call_context}")
         self.context = EmployeeContext(
             system_prompt=lambda: self._prompt,
             count_tokens=self.client.count_tokens,
@@ -220,6 +224,12 @@ class Conversation:
                 p.text for p in self.brain.memory.search_knowledge(caller_text, limit=2)
                 if p.score >= self.receptionist.min_passage_score]
         return None
+
+    def note_caller(self, text: str) -> None:
+        """Keep words the caller said that will get no answer (they hung up while saying them)."""
+        if text.strip():
+            self.memory.record("user", text.strip())
+            self._transcript.append(("caller", text.strip()))
 
     def record_reply(self, text: str) -> None:
         """Record what the caller actually heard (the voice loop calls this after a barge-in)."""

@@ -184,6 +184,51 @@ class JobSettings(Section):
         return value
 
 
+class SIPSettings(Section):
+    """The phone line. Without ``registrar`` the endpoint takes direct calls (no PBX needed).
+
+    ``host`` is both the address bound and the one written in SDP/Contact: on a LAN, set it to
+    this machine's address so that a softphone or PBX can reach it (``0.0.0.0`` cannot be advertised).
+    """
+
+    host: str = Field("127.0.0.1", description="Address to listen on and advertise (an IP of this machine).")
+    port: int = Field(5070, ge=1, le=65535, description="SIP UDP port. Call sip:<user>@<host>:<port>.")
+    user: str = Field("employai", min_length=1, description="Extension / user part the endpoint answers as.")
+    registrar: str | None = Field(None, description="host[:port] of a PBX to register with; none = direct calls only.")
+    auth_user: str | None = Field(None, description="Digest user name if it differs from `user`.")
+    password: SecretStr | None = Field(None, description="Secret: set EMPLOYAI_SIP__PASSWORD instead of the file.")
+    register_expires: int = Field(300, ge=30, le=86_400, description="Seconds asked for in REGISTER; refreshed early.")
+    rtp_port_low: int = Field(20000, ge=1024, le=65535)
+    rtp_port_high: int = Field(20999, ge=1024, le=65535)
+    max_calls: int = Field(4, ge=1, le=500, description="Simultaneous calls; one more is answered 486 Busy Here.")
+    codecs: list[Literal["PCMU", "PCMA"]] = Field(default_factory=lambda: ["PCMU", "PCMA"], min_length=1,
+                                                   description="Offered/accepted in this order of preference.")
+    answer_delay_ms: int = Field(0, ge=0, le=60_000, description="Ring this long before answering an inbound call.")
+    ring_timeout_s: float = Field(30.0, gt=0, le=600, description="Outbound: give up (CANCEL) after this long unanswered.")
+    transfer_timeout_s: float = Field(20.0, gt=0, le=300, description="Blind transfer: wait this long for the NOTIFY result.")
+
+    @model_validator(mode="after")
+    def _port_range(self) -> "SIPSettings":
+        if self.rtp_port_low >= self.rtp_port_high:
+            raise ValueError("rtp_port_low must be below rtp_port_high")
+        if self.host in ("0.0.0.0", "::"):
+            raise ValueError("host must be an address of this machine that peers can reach, not a wildcard")
+        return self
+
+
+class CallSettings(Section):
+    """How a call is conducted, whatever the line: barge-in, silence, limits."""
+
+    barge_in: bool = Field(True, description="The caller may interrupt the agent (confirmed speech only, not a cough).")
+    silence_reprompt_s: float = Field(10.0, gt=1, le=600, description="Caller silent this long: ask if they are there.")
+    silence_hangup_s: float = Field(10.0, gt=1, le=600, description="Still silent this long after the re-prompt: say goodbye, hang up.")
+    reprompt: str = "Are you still there?"
+    silence_goodbye: str = "I can't hear anything, so I'll end the call now. Please call back any time. Goodbye."
+    max_call_s: float = Field(1800.0, gt=5, le=86_400, description="Hard limit on one call's length.")
+    max_call_goodbye: str = "I'm sorry, we have reached the time limit for this call. Please call back if you need more help. Goodbye."
+    recordings: bool = Field(True, description="Record every call (stereo WAV: caller left, agent right).")
+
+
 class MemorySettings(Section):
     """MemGPT-style memory: where it is stored and how big the in-prompt blocks may grow."""
 
@@ -223,6 +268,8 @@ class Settings(BaseSettings):
     llm: LLMSettings = Field(default_factory=LLMSettings)
     memory: MemorySettings = Field(default_factory=MemorySettings)
     job: JobSettings = Field(default_factory=JobSettings)
+    sip: SIPSettings = Field(default_factory=SIPSettings)
+    call: CallSettings = Field(default_factory=CallSettings)
 
     @property
     def memory_path(self) -> Path:

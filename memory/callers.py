@@ -23,5 +23,7 @@ def caller_key(raw: str) -> str:
         digits = re.sub(r"[^\d]", "", user)
         return ("+" if user.lstrip().startswith("+") else "") + digits
     if host:
+        # The port in a From URI is the phone's current socket, not who is calling.
+        host = host if host.startswith("[") else host.split(":", 1)[0]
         return f"sip:{user.lower()}@{host.lower()}"
     return user.lower()

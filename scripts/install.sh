@@ -27,6 +27,12 @@ command -v "$PYTHON" >/dev/null || missing+=(python3)
 "$PYTHON" -c 'import sysconfig, os, sys; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' 2>/dev/null || missing+=(python3-dev)
 command -v cc >/dev/null && command -v c++ >/dev/null && command -v make >/dev/null || missing+=(build-essential)
 command -v cmake >/dev/null || missing+=(cmake)
+if [ -n "$EXTRAS" ]; then
+    # Real SIP peers for the interop tests: sipp (package sip-tester), a softphone, a registrar/proxy.
+    command -v sipp >/dev/null || missing+=(sip-tester)
+    command -v baresip >/dev/null || missing+=(baresip-core)
+    command -v kamailio >/dev/null || [ -x /usr/sbin/kamailio ] || missing+=(kamailio)
+fi
 if [ ${#missing[@]} -gt 0 ]; then
     say "installing Debian packages: ${missing[*]}"
     as_root apt-get update -qq
@@ -36,7 +42,7 @@ fi
 "$PYTHON" - <<'PY'
 import sys
 if not ((3, 11) <= sys.version_info[:2] < (3, 13)):
-    sys.exit(f"Employai needs Python 3.11 or 3.12 (pyVoIP imports audioop); {sys.executable} is {sys.version.split()[0]}")
+    sys.exit(f"Employai needs Python 3.11 or 3.12 (the SIP library imports audioop); {sys.executable} is {sys.version.split()[0]}")
 PY
 
 # 2. The virtual environment.

@@ -133,14 +133,61 @@ def serve(
         report = start_service(settings)
     except ConfigError as exc:
         raise _fail(str(exc)) from exc
+    except OSError as exc:  # the SIP port is taken, or the host is not an address of this machine
+        raise _fail(f"cannot open the phone line on {settings.sip.host}:{settings.sip.port}: {exc}") from exc
     for line in report.lines():
-        typer.echo(line)
-    if check:
-        raise typer.Exit(0 if report.ok else 1)
-    typer.echo("Serving; press Ctrl-C to stop.")
-    while not stop.wait(1.0):
-        pass
+        typer.echo(line, err=False)
+    sys.stdout.flush()
+    service = report.service
+    try:
+        if check or not report.ok:
+            raise typer.Exit(0 if report.ok else 1)
+        typer.echo("Serving; press Ctrl-C to stop.")
+        sys.stdout.flush()
+        while not stop.wait(1.0):
+            pass
+        typer.echo("Stopping: saying goodbye on open calls.")
+    finally:
+        if service is not None:
+            service.stop()
     typer.echo("Stopped.")
+
+
+@app.command()
+def call(
+    uri: Annotated[str, typer.Argument(help="Who to call: sip:user@host[:port] (or an extension when registered).")],
+    config: ConfigOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the outcome as JSON.")] = False,
+) -> None:
+    """Place one outbound call with the employee and wait until it is over."""
+    from dataclasses import asdict
+
+    from telephony.service import start_service
+
+    settings = _settings(config)
+    try:
+        report = start_service(settings)
+    except OSError as exc:
+        raise _fail(f"cannot open the phone line on {settings.sip.host}:{settings.sip.port}: {exc}") from exc
+    service = report.service
+    try:
+        if not report.ok:
+            raise _fail("self-test failed: " + "; ".join(report.lines()), 1)
+        if "@" not in uri and not uri.startswith(("sip:", "sips:", "tel:")):
+            host = settings.sip.registrar
+            if not host:
+                raise _fail(f"{uri!r} is not a SIP URI and no registrar is configured to resolve it")
+            uri = f"sip:{uri}@{host}"
+        typer.echo(f"calling {uri} ...", err=True)
+        outcome = service.board.dial(uri)
+    finally:
+        service.stop()
+    if as_json:
+        typer.echo(json.dumps(asdict(outcome), indent=2))
+    else:
+        typer.echo(f"{outcome.status} (SIP {outcome.sip_code}), {outcome.duration_s:.0f} s, {outcome.turns} turn(s)"
+                   + (f", conversation #{outcome.conversation_id}" if outcome.conversation_id else ""))
+    raise typer.Exit(0 if outcome.status == "completed" else 1)
 
 
 def _memory(settings: Settings):

@@ -1,7 +1,6 @@
-"""Starting the service: load every model once, check the speech path end to end, report.
+"""Starting the service: load every model once, check the speech path end to end, open the phone line.
 
-Until the SIP endpoint exists (issue 4), serving means holding the warmed speech stack and the
-employee ready; the report says so plainly instead of pretending to answer calls.
+The report says what was loaded, how long it took, where the line listens and how to call it.
 """
 
 from __future__ import annotations
@@ -16,6 +15,7 @@ from speech.audio import STT_RATE
 from speech.resample import resample, telephone_path
 from speech.stt import WhisperSTT
 from speech.tts import PiperTTS
+from telephony.switchboard import Switchboard
 
 SELF_TEST_SENTENCE = "Thank you for calling, how can I help you today?"
 
@@ -35,7 +35,7 @@ class StartupReport:
     def lines(self) -> list[str]:
         out = [f"  {name:<22} {seconds:6.2f} s  {detail}" for name, seconds, detail in self.steps]
         out += [f"  note: {note}" for note in self.notes]
-        out.append("Employai ready (speech stack and employee)." if self.ok else "Employai self-test FAILED.")
+        out.append("Employai ready." if self.ok else "Employai self-test FAILED.")
         return out
 
 
@@ -45,9 +45,28 @@ class Service:
     stt: WhisperSTT
     tts: PiperTTS
     brain: Brain
+    board: Switchboard | None = None
+
+    def stop(self) -> None:
+        if self.board is not None:
+            self.board.stop()
+        self.brain.close()
 
 
-def start_service(settings: Settings) -> StartupReport:
+def how_to_call(settings: Settings) -> list[str]:
+    sip = settings.sip
+    address = f"sip:{sip.user}@{sip.host}:{sip.port}"
+    lines = [f"listening for calls on {address} (UDP; RTP ports {sip.rtp_port_low}-{sip.rtp_port_high})"]
+    if sip.registrar:
+        lines.append(f"registering as {sip.user} at {sip.registrar} (calls to extension {sip.user} reach the employee)")
+    lines.append(f"to call it from a softphone (Linphone, baresip, MicroSIP, Zoiper): dial {address}")
+    if sip.host.startswith("127."):
+        lines.append("only this machine can reach that address; for phones on your network set [sip] host "
+                     "to this machine's LAN address (or EMPLOYAI_SIP__HOST=...)")
+    return lines
+
+
+def start_service(settings: Settings, *, listen: bool = True) -> StartupReport:
     report = StartupReport()
     models_dir = settings.service.data_dir / "models"
 
@@ -74,7 +93,13 @@ def start_service(settings: Settings) -> StartupReport:
     overlap = len(expected & got) / len(expected)
     report.ok = overlap >= 0.8
     report.add("self-test TTS->G.711->STT", time.perf_counter() - started, f"heard {heard.text!r} ({overlap:.0%} of words)")
-    report.notes.append("the phone line (SIP endpoint) is not built yet: no calls are answered in this version; "
-                        "try `employai chat` (text) or `employai simulate CALL.wav -o REPLY.wav` (voice)")
-    report.service = Service(settings, stt, tts, brain)  # held for as long as the process serves
+    service = Service(settings, stt, tts, brain)  # held for as long as the process serves
+    if listen:
+        started = time.perf_counter()
+        board = Switchboard(settings, stt, tts, brain)
+        board.start()  # binds the SIP port now: a port in use is an error at start, not at the first call
+        service.board = board
+        report.add("phone line (SIP)", time.perf_counter() - started, f"{settings.sip.host}:{settings.sip.port}")
+        report.notes.extend(how_to_call(settings))
+    report.service = service
     return report

@@ -23,6 +23,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 from autogen_core import CancellationToken
@@ -73,11 +74,15 @@ class VoiceLoop:
         rate: int = 8000,
         barge_in: bool = True,
         recordings_dir: Path | None = None,
+        on_barge_in: "Callable[[], None] | None" = None,
     ) -> None:
         self.conversation = conversation
         self.tts = tts
         self.rate = rate
         self.barge_in = barge_in
+        self.on_barge_in = on_barge_in  # the line drops audio it has already queued
+        self.last_activity_ms = 0  # last caller speech or agent audio: silence handling counts from here
+        self.barge_ins = 0
         self.frame_len = rate * FRAME_MS // 1000
         self.listener = Listener(worker, vad, rate=rate, on_event=self._on_listener_event)
         self.turns: list[TurnRecord] = []
@@ -94,6 +99,7 @@ class VoiceLoop:
         self._pending: list[asyncio.Future] = []
         self._turn_lock: asyncio.Lock | None = None  # created on the brain loop; one turn at a time
         self.ended = False
+        self.hung_up = False  # the line is gone: what the caller still said is kept, not answered
         self._store = conversation.brain.memory.store
         self._conversation_id = conversation.memory.conversation_id
         self.recorder: CallRecorder | None = None
@@ -109,10 +115,38 @@ class VoiceLoop:
         greeting = self.conversation.greeting()
         self._submit(self._speak_text(greeting, None))
 
+    def say(self, text: str) -> None:
+        """Speak a line that is not an answer to the caller (re-prompt, goodbye), and keep it in the transcript."""
+        self.conversation.memory.record("assistant", text)
+        self._submit(self._speak_text(text, None))
+
     def caller_frame(self, frame: PCM) -> None:
         self.now_ms += FRAME_MS
         self._last_caller = frame
         self.listener.feed(frame)
+        if self.listener.endpointer.in_speech:
+            self.last_activity_ms = self.now_ms
+
+    def dtmf(self, digits: str) -> None:
+        """Keypad digits from the caller (RFC 2833) are a turn of their own, e.g. a number asked for."""
+        if digits and not self.ended:
+            record = TurnRecord(f"(keypad) {' '.join(digits)}", speech_end_ms=self.now_ms, endpoint_ms=self.now_ms)
+            self.turns.append(record)
+            self.last_activity_ms = self.now_ms
+            self._submit(self._turn(record))
+
+    @property
+    def busy(self) -> bool:
+        """The agent is speaking or still working on a reply."""
+        return self.speaking or any(not f.done() for f in self._pending)
+
+    @property
+    def silent_ms(self) -> int:
+        """How long neither side has said anything (0 while the agent speaks or thinks)."""
+        if self.busy or self.listener.endpointer.in_speech:
+            self.last_activity_ms = self.now_ms
+            return 0
+        return self.now_ms - self.last_activity_ms
 
     def agent_frame(self) -> PCM:
         """The next 20 ms of agent audio (silence when there is nothing to say)."""
@@ -136,6 +170,7 @@ class VoiceLoop:
             frame = np.concatenate([frame, np.zeros(self.frame_len - len(frame), dtype=np.int16)])
         if self.recorder is not None:
             self.recorder.add(self._last_caller, frame)
+        self.last_activity_ms = self.now_ms
         return frame
 
     @property
@@ -144,14 +179,22 @@ class VoiceLoop:
             return bool(self._playback)
 
     def finish(self, timeout: float = 60.0) -> None:
-        """The caller hung up: close the utterance in progress, let the brain finish, post-call work."""
+        """The line is gone: stop any reply (nobody can hear it), keep the caller's last words, post-call work."""
+        self.hung_up = True
+        if self._active is not None or self.speaking:
+            self._interrupt(barge_in=False)
         self.listener.flush()
         self.listener.wait_finals(timeout)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and any(not f.done() for f in self._pending):
             time.sleep(0.02)
         self._submit(self.conversation.end()).result(timeout)
-        self._loop.call_soon_threadsafe(self._loop.stop)
+        self.close()
+
+    def close(self) -> None:
+        """Stop the brain thread (finish() does this after the post-call work)."""
+        if self._loop.is_running():
+            self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=5)
         if self.recorder is not None:
             self.recorder.close()
@@ -162,18 +205,28 @@ class VoiceLoop:
             self._interrupt()
         elif isinstance(event, Blip):
             self.blips += 1
+        elif isinstance(event, FinalText) and event.text.strip() and self.hung_up:
+            record = TurnRecord(event.text.strip(), speech_end_ms=event.end_ms, endpoint_ms=event.endpoint_ms,
+                                stt_wait_s=event.final_wait_s)
+            self.turns.append(record)
+            self.conversation.note_caller(record.caller_text)
+            self._store_turn(record)
         elif isinstance(event, FinalText) and event.text.strip() and not self.ended:
             record = TurnRecord(event.text.strip(), speech_end_ms=event.end_ms, endpoint_ms=event.endpoint_ms,
                                 stt_wait_s=event.final_wait_s)
             self.turns.append(record)
             self._submit(self._turn(record))
 
-    def _interrupt(self) -> None:
+    def _interrupt(self, barge_in: bool = True) -> None:
         """Barge-in: stop playback now, cancel the reply, keep only what was heard."""
         with self._play_lock:
             unplayed = list(self._playback)
             self._playback.clear()
             self._current_offset = 0
+        if barge_in:
+            self.barge_ins += 1
+            if self.on_barge_in is not None:
+                self.on_barge_in()
         if self._active is not None:
             record, token = self._active
             record.interrupted = True

@@ -79,3 +79,33 @@ def tts(settings: Settings):
     engine = PiperTTS.from_settings(settings.tts)
     engine.warm_up()
     return engine
+
+
+@pytest.fixture(scope="session")
+def voice(settings):
+    """The caller's voice: Piper without random variation, so the audio is the same every run."""
+    from speech.tts import PiperTTS
+
+    return PiperTTS.from_settings(settings.tts.model_copy(update={"noise_scale": 0.0, "noise_w_scale": 0.0}))
+
+
+@pytest.fixture(scope="session")
+def board(tmp_path_factory, stt, tts):
+    """The SIP endpoint with the real models, on a free port, shared by the SIP tests."""
+    import socket
+
+    from brain.employee import Brain
+    from telephony.switchboard import Switchboard
+
+    data = tmp_path_factory.mktemp("sip")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    settings = Settings(service={"data_dir": str(data)}, llm={"n_ctx": 2048},
+                        sip={"port": port, "rtp_port_low": 31000, "rtp_port_high": 31999, "max_calls": 3})
+    brain = Brain(settings)
+    switchboard = Switchboard(settings, stt, tts, brain)
+    switchboard.start()
+    yield switchboard
+    switchboard.stop()
+    brain.close()

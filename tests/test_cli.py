@@ -83,12 +83,27 @@ def test_missing_input_file_is_a_clear_error(tmp_path, data_env):
     assert out.returncode == 2 and "no such file" in out.stderr and "Traceback" not in out.stderr
 
 
-def test_serve_check_loads_and_self_tests(tmp_path, data_env):
-    steady = {**data_env, "EMPLOYAI_TTS__NOISE_SCALE": "0", "EMPLOYAI_TTS__NOISE_W_SCALE": "0"}
+def test_serve_check_loads_self_tests_and_opens_the_line(tmp_path, data_env):
+    from sip_peers import free_port
+
+    port = free_port()
+    steady = {**data_env, "EMPLOYAI_TTS__NOISE_SCALE": "0", "EMPLOYAI_TTS__NOISE_W_SCALE": "0",
+              "EMPLOYAI_SIP__PORT": str(port)}
     out = run("serve", "--check", cwd=tmp_path, env_extra=steady)  # self-test words: same audio every run
     assert out.returncode == 0, out.stdout + out.stderr
     assert "Employai ready" in out.stdout and "employee (LLM + memory)" in out.stdout
-    assert "not built yet" in out.stdout  # says plainly that no calls are answered yet
+    assert f"listening for calls on sip:employai@127.0.0.1:{port}" in out.stdout
+    assert "softphone" in out.stdout
+
+
+def test_serve_fails_clearly_when_the_sip_port_is_taken(tmp_path, data_env):
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as busy:
+        busy.bind(("127.0.0.1", 0))
+        port = busy.getsockname()[1]
+        out = run("serve", "--check", cwd=tmp_path, env_extra={**data_env, "EMPLOYAI_SIP__PORT": str(port)})
+    assert out.returncode == 2 and f"127.0.0.1:{port}" in out.stderr and "Traceback" not in out.stderr
 
 
 def test_memory_ingest_search_show(tmp_path, data_env):

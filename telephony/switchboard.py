@@ -1,0 +1,123 @@
+"""The SIP endpoint with the employee behind it: answers inbound calls, places outbound ones.
+
+Models are loaded once (the service) and shared by every call: one STT worker thread, one Piper
+voice, one LLM. Each call gets its own audio thread and voice loop (see :mod:`telephony.phone_call`).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from brain.employee import Brain
+from config import Settings
+from speech.listener import TranscriptionWorker
+from speech.stt import WhisperSTT
+from speech.tts import PiperTTS
+from telephony.phone_call import CallOutcome, PhoneCall
+from telephony.sip.library import CallState, VoIPCall
+from telephony.sip.phone import EmployaiPhone
+
+log = logging.getLogger(__name__)
+
+# Final INVITE responses to an outbound call -> the outcome a person would name.
+_OUTCOMES = {486: "busy", 600: "busy", 480: "no-answer", 408: "no-answer", 487: "no-answer",
+             603: "rejected", 403: "rejected", 404: "invalid", 484: "invalid", 410: "invalid", 416: "invalid"}
+
+
+def outcome_for(code: int | None) -> str:
+    if code is None:
+        return "failed"
+    if 200 <= code < 300:
+        return "completed"
+    return _OUTCOMES.get(code, "failed")
+
+
+class Switchboard:
+    def __init__(self, settings: Settings, stt: WhisperSTT, tts: PiperTTS, brain: Brain) -> None:
+        self.settings = settings
+        self.tts = tts
+        self.brain = brain
+        self.worker = TranscriptionWorker(stt)
+        self.phone = EmployaiPhone(settings.sip, self._on_inbound)
+        self.active: dict[str, PhoneCall] = {}
+        self.finished: list[CallOutcome] = []
+        self._lock = threading.Lock()
+
+    @property
+    def address(self) -> str:
+        sip = self.settings.sip
+        return f"sip:{sip.user}@{sip.host}:{sip.port}"
+
+    def start(self) -> None:
+        self.phone.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Say goodbye on every call, hang up, deregister, release the ports."""
+        with self._lock:
+            calls = list(self.active.values())
+        for call in calls:
+            call.stop_requested = "shutdown"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.active:
+            time.sleep(0.05)
+        self.phone.stop()
+        self.worker.close()
+
+    # -- inbound -------------------------------------------------------------------------------------
+    def _on_inbound(self, call: VoIPCall) -> None:
+        """Runs in the library's thread for this call: the call's audio thread from answer to BYE."""
+        phone_call = PhoneCall(self, call, "inbound")
+        self._track(phone_call)
+        try:
+            if phone_call.answer():
+                phone_call.run()
+        finally:
+            self._untrack(phone_call)
+
+    def _track(self, call: PhoneCall) -> None:
+        with self._lock:
+            self.active[call.call_id] = call
+
+    def _untrack(self, call: PhoneCall) -> None:
+        with self._lock:
+            self.active.pop(call.call_id, None)
+            self.finished.append(call.outcome)
+
+    # -- outbound ------------------------------------------------------------------------------------
+    def dial(self, uri: str) -> CallOutcome:
+        """Call ``uri`` and hold the conversation; returns when the call is over (blocking)."""
+        try:
+            call = self.phone.call(uri)
+        except Exception as exc:  # noqa: BLE001 - unreachable host, timeout, 4xx before any call state
+            log.warning("call to %s failed: %s", uri, exc)
+            code = None
+            return self._record(CallOutcome("", "outbound", uri, "failed", code, ended_by=str(exc)))
+        call_id = call.call_id
+        deadline = time.monotonic() + self.settings.sip.ring_timeout_s
+        while call.state in (CallState.DIALING, CallState.RINGING) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if call.state in (CallState.DIALING, CallState.RINGING):
+            try:
+                call.cancel()
+            except Exception:  # noqa: BLE001
+                log.exception("CANCEL of %s failed", call_id)
+            self.phone.sip.forget(call_id)
+            return self._record(CallOutcome(call_id, "outbound", uri, "no-answer", 487, ended_by="timeout"))
+        code = self.phone.sip.final_status.pop(call_id, None)
+        if call.state != CallState.ANSWERED:
+            self.phone.sip.forget(call_id)
+            return self._record(CallOutcome(call_id, "outbound", uri, outcome_for(code), code, ended_by="callee"))
+        phone_call = PhoneCall(self, call, "outbound")
+        phone_call.outcome.sip_code = code
+        self._track(phone_call)
+        try:
+            return phone_call.run()
+        finally:
+            self._untrack(phone_call)
+
+    def _record(self, outcome: CallOutcome) -> CallOutcome:
+        with self._lock:
+            self.finished.append(outcome)
+        return outcome
