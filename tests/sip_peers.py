@@ -266,3 +266,173 @@ def header(message: str, name: str) -> list[str]:
         if key.strip().lower() == name.lower():
             values.append(value.strip())
     return values
+
+
+class WireCaller:
+    """A scripted SIP caller with its own RTP clock: knows when each of its frames hit the wire.
+
+    sipp plays a pcap but cannot say when a given sample was sent; latency measurements (voice to
+    voice, barge-in) need both sides' wire times on one clock, so this caller sends RTP itself on an
+    absolute 20 ms schedule and records the agent's packets as they arrive.
+    """
+
+    def __init__(self, target: tuple[str, int], codec: str = "PCMU", user: str = "wirecaller") -> None:
+        self.target = target
+        self.codec = codec
+        self.user = user
+        self.sip = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sip.bind(("127.0.0.1", 0))
+        self.sip.settimeout(0.1)
+        self.sip_port = self.sip.getsockname()[1]
+        self.rtp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.rtp.bind(("127.0.0.1", 0))
+        self.rtp.settimeout(0.1)
+        self.rtp_port = self.rtp.getsockname()[1]
+        self.call_id = f"{time.monotonic_ns()}@wirecaller"
+        self.tag = f"w{time.monotonic_ns() % 10**8}"
+        self.messages: list[str] = []
+        self.remote_rtp: tuple[str, int] | None = None
+        self.remote_tag = ""
+        self.ended = threading.Event()  # the agent hung up (BYE received)
+        self.received: list[RtpPacket] = []
+        self.sent: list[tuple[float, bool]] = []  # per frame: wire time, voiced
+        self._queue: list[np.ndarray] = []
+        self._lock = threading.Lock()
+        self._running = True
+        self._threads = [threading.Thread(target=f, daemon=True) for f in (self._sip_loop, self._rtp_in, self._rtp_out)]
+        self._threads[0].start()
+
+    # -- signalling ------------------------------------------------------------------------------
+    def _headers(self, method: str, cseq: int, to_tag: str = "") -> str:
+        return (f"Via: SIP/2.0/UDP 127.0.0.1:{self.sip_port};branch=z9hG4bK{time.monotonic_ns()}\r\n"
+                f"From: <sip:{self.user}@127.0.0.1:{self.sip_port}>;tag={self.tag}\r\n"
+                f"To: <sip:employai@{self.target[0]}:{self.target[1]}>{';tag=' + to_tag if to_tag else ''}\r\n"
+                f"Call-ID: {self.call_id}\r\nCSeq: {cseq} {method}\r\n"
+                f"Contact: <sip:{self.user}@127.0.0.1:{self.sip_port}>\r\nMax-Forwards: 70\r\n")
+
+    def _sip_loop(self) -> None:
+        while self._running:
+            try:
+                data, source = self.sip.recvfrom(65535)
+            except OSError:
+                continue
+            text = data.decode(errors="replace")
+            self.messages.append(text)
+            if text.startswith("BYE "):
+                reply = "SIP/2.0 200 OK\r\n" + "".join(
+                    line + "\r\n" for line in text.split("\r\n\r\n")[0].split("\r\n")[1:]
+                    if line.split(":")[0].lower() in ("via", "from", "to", "call-id", "cseq")) + "Content-Length: 0\r\n\r\n"
+                self.sip.sendto(reply.encode(), source)
+                self.ended.set()
+
+    def _wait(self, predicate, timeout: float) -> str | None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for text in list(self.messages):
+                if predicate(text):
+                    return text
+            time.sleep(0.005)
+        return None
+
+    def dial(self, timeout: float = 10.0, extra_headers: str = "") -> None:
+        pt = PT[self.codec]
+        body = (f"v=0\r\no=w 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+                f"m=audio {self.rtp_port} RTP/AVP {pt} 101\r\na=rtpmap:{pt} {self.codec}/8000\r\n"
+                f"a=rtpmap:101 telephone-event/8000\r\na=ptime:20\r\n")
+        extra = "".join(line.strip() + "\r\n" for line in extra_headers.strip().splitlines() if line.strip())
+        invite = (f"INVITE sip:employai@{self.target[0]}:{self.target[1]} SIP/2.0\r\n" + self._headers("INVITE", 1)
+                  + extra + f"Content-Type: application/sdp\r\nContent-Length: {len(body)}\r\n\r\n{body}")
+        self.sip.sendto(invite.encode(), self.target)
+        ok = self._wait(lambda t: t.startswith("SIP/2.0 200") and "INVITE" in t.split("CSeq:")[1][:20], timeout)
+        if ok is None:
+            raise TimeoutError("no 200 OK to the INVITE")
+        to_line = next(l for l in ok.split("\r\n") if l.lower().startswith("to:"))
+        self.remote_tag = to_line.split("tag=")[1].split(";")[0].strip()
+        sdp_text = ok.split("\r\n\r\n", 1)[1]
+        host = next(l.split()[-1] for l in sdp_text.split("\r\n") if l.startswith("c="))
+        port = int(next(l.split()[1] for l in sdp_text.split("\r\n") if l.startswith("m=audio")))
+        self.remote_rtp = (host, port)
+        ack = (f"ACK sip:employai@{self.target[0]}:{self.target[1]} SIP/2.0\r\n"
+               + self._headers("ACK", 1, self.remote_tag) + "Content-Length: 0\r\n\r\n")
+        self.sip.sendto(ack.encode(), self.target)
+        for thread in self._threads[1:]:
+            thread.start()
+
+    def hang_up(self) -> None:
+        if self.ended.is_set():
+            return
+        bye = (f"BYE sip:employai@{self.target[0]}:{self.target[1]} SIP/2.0\r\n"
+               + self._headers("BYE", 2, self.remote_tag) + "Content-Length: 0\r\n\r\n")
+        self.sip.sendto(bye.encode(), self.target)
+        self._wait(lambda t: t.startswith("SIP/2.0 200") and "BYE" in t, 5)
+
+    def close(self) -> None:
+        self._running = False
+        for thread in self._threads:
+            if thread.is_alive():
+                thread.join(timeout=2)
+        self.sip.close()
+        self.rtp.close()
+
+    # -- media -------------------------------------------------------------------------------------
+    def say(self, samples: np.ndarray) -> int:
+        """Queue caller audio; returns the index (in :attr:`sent`) its first frame will have."""
+        samples = np.concatenate([samples, np.zeros((-len(samples)) % 160, np.int16)])
+        with self._lock:
+            start = len(self.sent) + len(self._queue)
+            self._queue.extend(samples[i : i + 160] for i in range(0, len(samples), 160))
+        return start
+
+    def wait_sent(self, index: int, timeout: float = 60.0) -> float:
+        """Wire time of frame ``index`` once it has been sent."""
+        deadline = time.monotonic() + timeout
+        while len(self.sent) <= index and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return self.sent[index][0]
+
+    def _rtp_out(self) -> None:
+        sequence, timestamp = 0, 0
+        next_due = time.monotonic()
+        pt = PT[self.codec]
+        while self._running and not self.ended.is_set():
+            with self._lock:
+                frame = self._queue.pop(0) if self._queue else np.zeros(160, np.int16)
+            header = struct.pack("!BBHII", 0x80, pt, sequence & 0xFFFF, timestamp & 0xFFFFFFFF, 0x5EED)
+            try:
+                self.rtp.sendto(header + encode(frame, self.codec), self.remote_rtp)
+            except OSError:
+                break
+            self.sent.append((time.monotonic(), bool(np.abs(frame.astype(np.int32)).max() > 300)))
+            sequence, timestamp = sequence + 1, timestamp + 160
+            next_due += 0.020
+            time.sleep(max(0.0, next_due - time.monotonic()))
+
+    def _rtp_in(self) -> None:
+        while self._running:
+            try:
+                data, _ = self.rtp.recvfrom(4096)
+            except OSError:
+                continue
+            if len(data) >= 12:
+                _, b1, seq, ts, _ = struct.unpack("!BBHII", data[:12])
+                self.received.append(RtpPacket(time.monotonic(), b1 & 0x7F, bool(b1 & 0x80), seq, ts, data[12:]))
+
+    def voiced_arrivals(self, threshold: int = 300) -> list[float]:
+        pt = PT[self.codec]
+        return [p.arrival for p in self.received
+                if p.payload_type == pt and np.abs(decode(p.payload, self.codec).astype(np.int32)).max() > threshold]
+
+    def agent_audio(self) -> np.ndarray:
+        pt = PT[self.codec]
+        parts = [decode(p.payload, self.codec) for p in self.received if p.payload_type == pt]
+        return np.concatenate(parts) if parts else np.zeros(0, np.int16)
+
+    def wait_quiet(self, after: float, quiet_s: float = 1.5, timeout: float = 30.0) -> float | None:
+        """Wait until the agent has been silent for ``quiet_s`` after speaking; returns its last voiced time."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            voiced = [t for t in self.voiced_arrivals() if t >= after]
+            if voiced and time.monotonic() - voiced[-1] >= quiet_s:
+                return voiced[-1]
+            time.sleep(0.05)
+        return None

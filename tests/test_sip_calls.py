@@ -101,3 +101,115 @@ def test_dtmf_from_the_caller_reaches_the_employee(board, voice, tmp_path):
     texts = [c for r, c in transcript(board, outcome.conversation_id) if r == "user"]
     assert any("4" in t and "keypad" in t for t in texts), texts
     assert any("2" in t and "keypad" in t for t in texts), texts
+
+
+def wire_caller(board):
+    from sip_peers import WireCaller
+
+    caller = WireCaller(("127.0.0.1", board.settings.sip.port))
+    return caller
+
+
+def ask(caller, voice, text: str) -> tuple[float, float]:
+    """The caller says ``text``; returns (wire time of its last voiced frame, of the agent's first reply audio)."""
+    audio = voice.synthesize(text, RATE)
+    start = caller.say(audio)
+    voiced = [i for i in range(len(audio) // 160) if np.abs(audio[i * 160 : (i + 1) * 160].astype(np.int32)).max() > 300]
+    last_voiced = caller.wait_sent(start + voiced[-1])
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        after = [t for t in caller.voiced_arrivals() if t > last_voiced]
+        if after:
+            return last_voiced, after[0]
+        time.sleep(0.02)
+    raise AssertionError(f"no reply to {text!r}")
+
+
+def test_barge_in_stops_the_agent_on_the_wire_and_keeps_only_what_was_heard(board, voice):
+    done = len(board.finished)
+    caller = wire_caller(board)
+    caller.dial()
+    assert caller.wait_quiet(after=0.0) is not None  # the greeting was played
+    spoke, replied = ask(caller, voice, "Hi, when are you open on Friday?")
+    time.sleep(1.0)  # one second into the reply, the caller talks over it
+    interruption = voice.synthesize("Sorry, actually, do you take new patients?", RATE)
+    start = caller.say(interruption)
+    first_voiced = next(i for i in range(len(interruption) // 160)
+                        if np.abs(interruption[i * 160 : (i + 1) * 160].astype(np.int32)).max() > 300)
+    onset = caller.wait_sent(start + first_voiced)
+    time.sleep(3.0)
+    voiced = [t for t in caller.voiced_arrivals() if t > onset]
+    gaps = [(a, b) for a, b in zip(voiced, voiced[1:]) if b - a > 0.3]
+    stop = gaps[0][0] if gaps else (voiced[-1] if voiced else onset)
+    caller.wait_quiet(after=onset + 0.5, timeout=20)
+    caller.hang_up()
+    outcome = wait_finished(board, done + 1)
+    caller.close()
+    barge_in_ms = (stop - onset) * 1000
+    # Confirmation takes confirm_ms (300 ms) of real speech; then the audio stops within a frame or two.
+    assert barge_in_ms < 300 + 400, barge_in_ms
+    first, *_ = board.brain.memory.store.turns(outcome.conversation_id)
+    assert first.interrupted and "Sunday" not in first.agent_text
+    assert outcome.barge_ins >= 1
+
+
+def test_the_caller_hangs_up_mid_reply_and_nothing_is_lost(board, voice):
+    done = len(board.finished)
+    caller = wire_caller(board)
+    caller.dial()
+    caller.wait_quiet(after=0.0)
+    ask(caller, voice, "Hi, when are you open on Friday?")
+    time.sleep(0.5)
+    caller.hang_up()
+    outcome = wait_finished(board, done + 1)
+    caller.close()
+    assert outcome.ended_by == "caller"
+    [turn] = board.brain.memory.store.turns(outcome.conversation_id)
+    assert "friday" in turn.caller_text.lower() and "Sunday" not in turn.agent_text
+    lines = transcript(board, outcome.conversation_id)
+    assert any(r == "user" and "Friday" in c for r, c in lines)
+    assert board.brain.memory.store.conversation(outcome.conversation_id).summary  # post-call work ran
+
+
+def test_the_agent_says_goodbye_and_hangs_up(board, voice):
+    done = len(board.finished)
+    caller = wire_caller(board)
+    caller.dial()
+    caller.wait_quiet(after=0.0)
+    ask(caller, voice, "That's all, thank you. Goodbye!")
+    assert caller.ended.wait(20), "the agent did not hang up"
+    outcome = wait_finished(board, done + 1)
+    caller.close()
+    assert outcome.ended_by == "agent"
+
+
+def test_silence_gets_a_reprompt_then_a_polite_hang_up(board, stt):
+    done = len(board.finished)
+    call = board.settings.call
+    saved = (call.silence_reprompt_s, call.silence_hangup_s)
+    call.silence_reprompt_s, call.silence_hangup_s = 3.0, 3.0
+    try:
+        caller = wire_caller(board)
+        caller.dial()
+        assert caller.ended.wait(40), "no hang-up after the silence"
+    finally:
+        call.silence_reprompt_s, call.silence_hangup_s = saved
+    outcome = wait_finished(board, done + 1)
+    words = heard(stt, caller.agent_audio())
+    caller.close()
+    assert outcome.ended_by == "silence"
+    assert "still there" in words and "goodbye" in words
+
+
+def test_a_transferred_call_tells_the_employee_who_sent_it(board):
+    done = len(board.finished)
+    caller = wire_caller(board)
+    caller.dial(extra_headers="Diversion: <sip:reception@pbx.example.com>;reason=unconditional\n"
+                              "Referred-By: <sip:alice@pbx.example.com>")
+    caller.wait_quiet(after=0.0)
+    caller.hang_up()
+    outcome = wait_finished(board, done + 1)
+    caller.close()
+    lines = transcript(board, outcome.conversation_id)
+    context = [c for r, c in lines if r == "system" and c.startswith("call context")]
+    assert context and "sip:reception@pbx.example.com" in context[0] and "sip:alice@pbx.example.com" in context[0]
