@@ -43,6 +43,7 @@ def _settings(path: Path | None) -> Settings:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    logging.captureWarnings(True)  # the SIP library reports failed calls as RuntimeWarnings
     return settings
 
 

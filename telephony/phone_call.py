@@ -213,8 +213,7 @@ class PhoneCall:
         memory = self.loop.conversation.memory
         if result is not None and result.ok:
             memory.record("system", f"call transferred to {self.outcome.transfer}")
-            self.outcome.ended_by = "transfer"
-            self.line.hangup_requested = True  # our leg ends once the new call is up (RFC 5589)
+            self.stop_requested = "transfer"  # our leg ends once the new call is up (RFC 5589)
             return
         detail = result.detail if result else "unknown"
         memory.record("system", f"transfer to {self.outcome.transfer} failed: {detail}")

@@ -103,7 +103,7 @@ class Switchboard:
                 call.cancel()
             except Exception:  # noqa: BLE001
                 log.exception("CANCEL of %s failed", call_id)
-            self.phone.sip.forget(call_id)
+            threading.Timer(5.0, self.phone.sip.forget, args=(call_id,)).start()  # the 487 still needs its ACK
             return self._record(CallOutcome(call_id, "outbound", uri, "no-answer", 487, ended_by="timeout"))
         code = self.phone.sip.final_status.pop(call_id, None)
         if call.state != CallState.ANSWERED:

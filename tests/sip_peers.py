@@ -436,3 +436,95 @@ class WireCaller:
                 return voiced[-1]
             time.sleep(0.05)
         return None
+
+
+BARESIP = shutil.which("baresip")
+
+
+class Baresip:
+    """A real softphone (Debian's baresip-core): auto-answers, speaks a WAV, records what it hears.
+
+    ``audio`` is what it says (8 kHz 16-bit mono; baresip hangs up when the file ends, so it is padded
+    to ``seconds``). The sndfile module writes both directions as WAV files under ``snd/``.
+    """
+
+    def __init__(self, workdir: Path, audio: np.ndarray | None = None, seconds: float = 60.0, user: str = "human",
+                 answer: bool = True) -> None:
+        from speech.audio import write_wav
+
+        self.dir = workdir / f"baresip-{user}-{time.monotonic_ns()}"
+        (self.dir / "snd").mkdir(parents=True)
+        self.port = free_port()
+        self.ctrl_port = free_port(socket.SOCK_STREAM)
+        audio = np.zeros(0, np.int16) if audio is None else audio
+        padded = np.concatenate([audio, np.zeros(max(0, int(seconds * 8000) - len(audio)), np.int16)])
+        write_wav(self.dir / "say.wav", padded, 8000)
+        rtp_low = free_port()
+        (self.dir / "config").write_text(f"""poll_method epoll
+sip_listen 127.0.0.1:{self.port}
+net_interface 127.0.0.1
+audio_player aubridge,nullsink
+audio_source aufile,{self.dir / 'say.wav'}
+audio_alert aubridge,nullsink
+audio_srate 8000
+audio_channels 1
+rtp_ports {rtp_low}-{rtp_low + 20}
+module_path /usr/lib/baresip/modules
+module g711.so
+module aufile.so
+module aubridge.so
+module sndfile.so
+module_app account.so
+module_app menu.so
+module_app ctrl_tcp.so
+snd_path {self.dir / 'snd'}
+ctrl_tcp_listen 127.0.0.1:{self.ctrl_port}
+""")
+        answermode = "auto" if answer else "manual"
+        (self.dir / "accounts").write_text(
+            f"<sip:{user}@127.0.0.1:{self.port}>;regint=0;answermode={answermode};audio_codecs=PCMU,PCMA\n")
+        self.uri = f"sip:{user}@127.0.0.1:{self.port}"
+        self.log_path = self.dir / "baresip.log"
+        self._log = open(self.log_path, "w")
+        self.proc = subprocess.Popen([BARESIP, "-f", str(self.dir)], stdin=subprocess.DEVNULL, stdout=self._log,
+                                     stderr=subprocess.STDOUT, cwd=self.dir)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.ctrl_port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+
+    def command(self, command: str, params: str = "") -> str:
+        import json
+
+        payload = json.dumps({"command": command, "params": params, "token": "t"}).encode()
+        with socket.create_connection(("127.0.0.1", self.ctrl_port), timeout=5) as conn:
+            conn.sendall(str(len(payload)).encode() + b":" + payload + b",")
+            try:
+                return conn.recv(65535).decode(errors="replace")
+            except OSError:
+                return ""
+
+    @property
+    def log(self) -> str:
+        if not self._log.closed:
+            self._log.flush()
+        return self.log_path.read_text(errors="replace")
+
+    def recordings(self) -> list[Path]:
+        return sorted((self.dir / "snd").glob("*.wav"))
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                self.command("quit")
+            except OSError:
+                pass
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()

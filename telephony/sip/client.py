@@ -24,7 +24,7 @@ import uuid
 from typing import Callable
 
 from telephony.sip.dialog import Dialog, DialogError
-from telephony.sip.headers import RawHeaders, tag_of
+from telephony.sip.headers import RawHeaders, host_port, tag_of
 from telephony.sip.library import PhoneStatus, SIPClient, SIPMessage, SIPMessageType, SIPStatus
 
 log = logging.getLogger(__name__)
@@ -64,6 +64,8 @@ class EmployaiSIPClient(SIPClient):
         self._stop_registration = threading.Event()
         self._registration_thread: threading.Thread | None = None
         self.messages_rejected = 0
+        self._invite_target = threading.local()  # direct mode: where the INVITE being sent goes
+        self._outbound_targets: dict[str, tuple[str, int]] = {}  # Call-ID -> callee (direct mode)
         self._unacked: dict[str, list] = {}  # Call-ID -> [request, 200 text, first sent, next resend, interval]
 
     # -- identifiers -----------------------------------------------------------------------------
@@ -154,9 +156,38 @@ class EmployaiSIPClient(SIPClient):
         is_2xx = request.type == SIPMessageType.RESPONSE and 200 <= int(request.status) < 300
         if dialog is not None and is_2xx and not dialog.is_uas:
             return dialog.next_hop()
+        target = self._outbound_targets.get(request.headers.get("Call-ID"))
+        if target is not None and not is_2xx:
+            return target
         return super().ack_target(request)
 
+    # -- outbound without a registrar ---------------------------------------------------------------
+    def signal_target(self) -> tuple[str, int]:
+        # The library sends every request that is not in a dialog to the registrar; with none, an
+        # outbound INVITE must go to the host in its Request-URI.
+        target = getattr(self._invite_target, "value", None)
+        return target or super().signal_target()
+
+    def invite(self, number: str, ms, sendtype):
+        if self.register_enabled:
+            return super().invite(number, ms, sendtype)
+        target = host_port(self._normalize_request_target(number))
+        self._invite_target.value = target
+        try:
+            request, call_id, sess_id = super().invite(number, ms, sendtype)
+        finally:
+            self._invite_target.value = None
+        self._outbound_targets[call_id] = target
+        return request, call_id, sess_id
+
+    def cancel(self, request: SIPMessage) -> None:
+        target = self._outbound_targets.get(request.headers.get("Call-ID"))
+        if target is None:
+            return super().cancel(request)
+        self.send_raw(self.gen_cancel(request).encode(), target)
+
     def forget(self, call_id: str) -> None:
+        self._outbound_targets.pop(call_id, None)
         self._unacked.pop(call_id, None)
         self.dialogs.pop(call_id, None)
         self.in_dialog_handlers.pop(call_id, None)
