@@ -174,6 +174,7 @@ def uac_scenario(*, codec: str = "PCMU", rtp_port: int, pcaps: list[tuple[str, i
     if hangup == "caller":
         ending = f"""<send retrans="500"><![CDATA[
 BYE [next_url] SIP/2.0
+[routes]
 {dialog_headers}
 CSeq: 2 BYE
 Content-Length: 0
@@ -208,6 +209,7 @@ Content-Length: [len]
 <recv response="200" rrs="true"/>
 <send><![CDATA[
 ACK [next_url] SIP/2.0
+[routes]
 {dialog_headers}
 CSeq: 1 ACK
 Content-Length: 0
@@ -514,7 +516,7 @@ ctrl_tcp_listen 127.0.0.1:{self.ctrl_port}
         return self.log_path.read_text(errors="replace")
 
     def recordings(self) -> list[Path]:
-        return sorted((self.dir / "snd").glob("*.wav"))
+        return sorted((self.dir / "snd").glob("dump-*"))
 
     def stop(self) -> None:
         if self.proc.poll() is None:

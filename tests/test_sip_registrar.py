@@ -233,12 +233,10 @@ def bare_endpoint(registrar_port: int, *, user: str = USER, password: str = PASS
 def routed_uac(**kwargs) -> str:
     """sipp's caller whose ACK and BYE carry the route set learnt from the 200 (rrs="true" + [routes]).
 
-    uac_scenario already addresses them to [next_url] (the agent's Contact); without Route headers a
-    proxy would only relay them by luck (Request-URI not its own), not because they follow the route set.
+    Without Route headers a proxy would only relay them by luck (Request-URI not its own), not because
+    they follow the route set; uac_scenario puts [routes] in both.
     """
     scenario = uac_scenario(**kwargs)
-    for method in ("ACK", "BYE"):
-        scenario = scenario.replace(f"{method} [next_url] SIP/2.0\n", f"{method} [next_url] SIP/2.0\n[routes]\n")
     assert scenario.count("[routes]") == (2 if kwargs.get("hangup", "caller") == "caller" else 1)
     return scenario
 
