@@ -56,7 +56,8 @@ INTENT_EXEMPLARS: dict[str, list[str]] = {
 }
 KEYWORDS: list[tuple[str, re.Pattern[str]]] = [
     ("goodbye", re.compile(r"^\W*(ok(ay)?|no|thanks?|thank you|great|perfect)?[\s,.!]*(that'?s (all|it|everything)[\s,.!]*)?"
-                           r"(thanks?( you)?( so much)?[\s,.!]*)?(good)?bye\b|^\W*that'?s (all|everything)\W*$", re.I)),
+                           r"(thanks?( you)?( so much)?[\s,.!]*)?(good)?bye\b"
+                           r"|^\W*(no[\s,.!]*)?that'?s (all|it|everything)([\s,.!]*(thanks?|thank you)( so much)?)?\W*$", re.I)),
     ("callback", re.compile(r"\bcall (me )?back\b|\bcallback\b|\breturn (my|the) call\b", re.I)),
     ("leave_message", re.compile(r"\b(leave|take|pass on|give)( \w+)? (message|note)\b|\b(tell|let)\s+(\w+\.?\s+){1,3}(know\b|that\b)"
                                  r"|\bmessage for\b", re.I)),

@@ -395,7 +395,9 @@ class Conversation:
             assistant_said = " ".join(t for w, t in self._transcript if w == "assistant").lower()
             if str(fact).lower() in assistant_said:
                 continue  # the model copying the employee's own words is not a fact about the caller
-            if words and len(words & said) >= max(1, len(words) // 2) and fact not in current:
+            # A fact is a phrase mostly made of the caller's own words ("caller_name" or a paraphrase of
+            # the employee's reply is not).
+            if len(words) >= 2 and len(words & said) >= max(2, -(-3 * len(words) // 5)) and fact not in current:
                 remembered.append(str(fact).strip())
         kept = []
         for line in remembered:

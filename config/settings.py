@@ -32,6 +32,9 @@ class ServiceSettings(Section):
 
     data_dir: Path = Field(default_factory=_default_data_dir, description="State: models cache, database, recordings.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    metrics_address: str | None = Field(
+        "127.0.0.1:9464", pattern=r"^[\w.\-\[\]:]*:\d{1,5}$",
+        description="host:port of the Prometheus endpoint (/metrics); empty or none = off. Port 0 = any free port.")
 
     @field_validator("data_dir")
     @classmethod
@@ -225,6 +228,7 @@ class CallSettings(Section):
     reprompt: str = "Are you still there?"
     silence_goodbye: str = "I can't hear anything, so I'll end the call now. Please call back any time. Goodbye."
     max_call_s: float = Field(1800.0, gt=5, le=86_400, description="Hard limit on one call's length.")
+    media_timeout_s: float = Field(60.0, gt=1, le=3600, description="No RTP from the caller this long: the line is dead, end the call.")
     max_call_goodbye: str = "I'm sorry, we have reached the time limit for this call. Please call back if you need more help. Goodbye."
     recordings: bool = Field(True, description="Record every call (stereo WAV: caller left, agent right).")
 

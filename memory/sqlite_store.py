@@ -30,7 +30,7 @@ from memory.records import (
 )
 from memory.store import MemoryStore
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 _MIGRATIONS: dict[int, str] = {
     1: """
     CREATE TABLE core_blocks (
@@ -76,6 +76,9 @@ _MIGRATIONS: dict[int, str] = {
         created_at REAL NOT NULL);
     CREATE INDEX call_turns_conversation ON call_turns (conversation_id, id);
     ALTER TABLE conversations ADD COLUMN recording TEXT;
+    """,
+    4: """
+    ALTER TABLE conversations ADD COLUMN call_info TEXT;
     """,
 }
 _TABLES = {"core_blocks", "conversations", "messages", "passages", "staff_messages", "callbacks", "call_turns"}
@@ -322,6 +325,14 @@ class SQLiteStore(MemoryStore):
     def set_recording(self, conversation_id: int, path: str) -> None:
         with self._tx():
             self._db.execute("UPDATE conversations SET recording=? WHERE id=?", (path, conversation_id))
+
+    def set_call_info(self, conversation_id: int, info: dict) -> None:
+        with self._tx():
+            self._db.execute("UPDATE conversations SET call_info=? WHERE id=?", (json.dumps(info), conversation_id))
+
+    def call_info(self, conversation_id: int) -> dict | None:
+        rows = self._query("SELECT call_info FROM conversations WHERE id=?", (conversation_id,))
+        return json.loads(rows[0][0]) if rows and rows[0][0] else None
 
     def recording(self, conversation_id: int) -> str | None:
         rows = self._query("SELECT recording FROM conversations WHERE id=?", (conversation_id,))

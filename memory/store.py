@@ -101,6 +101,13 @@ class MemoryStore(ABC):
     def set_recording(self, conversation_id: int, path: str) -> None: ...
 
     @abstractmethod
+    def set_call_info(self, conversation_id: int, info: dict) -> None:
+        """How the call went on the line (direction, remote party, SIP outcome, who ended it): JSON."""
+
+    @abstractmethod
+    def call_info(self, conversation_id: int) -> dict | None: ...
+
+    @abstractmethod
     def recording(self, conversation_id: int) -> str | None: ...
 
     @abstractmethod

@@ -38,11 +38,11 @@ def _settings(path: Path | None) -> Settings:
         settings = load_settings(path)
     except ConfigError as exc:
         raise _fail(str(exc)) from exc
-    logging.basicConfig(
-        level=settings.service.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    from telephony.logcontext import install
+
+    logging.basicConfig(level=settings.service.log_level, stream=sys.stderr)
+    for handler in logging.getLogger().handlers:
+        install(handler)  # every line: time, level, [call id], logger, message
     logging.captureWarnings(True)  # the SIP library reports failed calls as RuntimeWarnings
     return settings
 
@@ -134,8 +134,8 @@ def serve(
         report = start_service(settings)
     except ConfigError as exc:
         raise _fail(str(exc)) from exc
-    except OSError as exc:  # the SIP port is taken, or the host is not an address of this machine
-        raise _fail(f"cannot open the phone line on {settings.sip.host}:{settings.sip.port}: {exc}") from exc
+    except OSError as exc:  # a port is taken, or the host is not an address of this machine
+        raise _fail(f"cannot start the line on {settings.sip.host}:{settings.sip.port}: {exc}") from exc
     for line in report.lines():
         typer.echo(line, err=False)
     sys.stdout.flush()
@@ -169,7 +169,7 @@ def call(
     try:
         report = start_service(settings)
     except OSError as exc:
-        raise _fail(f"cannot open the phone line on {settings.sip.host}:{settings.sip.port}: {exc}") from exc
+        raise _fail(f"cannot start the line on {settings.sip.host}:{settings.sip.port}: {exc}") from exc
     service = report.service
     try:
         if not report.ok:
@@ -227,7 +227,9 @@ def calls_list(
     store = _store(_settings(config))
     rows = store.recent_conversations(limit)
     for conv in rows:
-        typer.echo(f"#{conv.id:<5} {_started(conv)}  {conv.channel:<5} {conv.caller:<24} {conv.summary or ''}")
+        info = store.call_info(conv.id) or {}
+        how = f"{info.get('direction', '')[:3]} {info.get('status', '')}".strip() or conv.channel
+        typer.echo(f"#{conv.id:<5} {_started(conv)}  {how:<14} {conv.caller:<24} {conv.summary or ''}")
     if not rows:
         typer.echo("no calls yet")
 
@@ -236,13 +238,28 @@ def calls_list(
 def calls_show(
     call_id: Annotated[int, typer.Argument(help="Call number from `employai calls list`.")],
     config: ConfigOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Everything as one JSON object.")] = False,
 ) -> None:
     """One call: transcript, tools used, per-turn timings, recording, messages taken."""
+    from dataclasses import asdict
+
     store = _store(_settings(config))
     conv = store.conversation(call_id)
     if conv is None:
         raise _fail(f"no call #{call_id}")
+    info = store.call_info(call_id)
+    if as_json:
+        typer.echo(json.dumps({
+            "conversation": asdict(conv), "call": info, "recording": store.recording(call_id),
+            "transcript": [{"role": m.role, "name": m.name, "content": m.content} for m in store.messages(call_id)],
+            "turns": [asdict(t) for t in store.turns(call_id)],
+        }, indent=2, default=str))
+        return
     typer.echo(f"call #{conv.id} from {conv.caller} ({conv.channel})")
+    if info:
+        typer.echo(f"line: {info.get('direction')} {info.get('remote')}, {info.get('status')} (SIP {info.get('sip_code')}), "
+                   f"ended by {info.get('ended_by') or '?'} after {info.get('duration_s', 0):.0f} s, codec {info.get('codec')}"
+                   + (f", transferred to {info['transfer']}" if info.get("transfer") else ""))
     if conv.summary:
         typer.echo(f"summary: {conv.summary}")
     recording = store.recording(call_id)
@@ -259,6 +276,7 @@ def calls_show(
             t = turn.timings
             typer.echo(f"  {number}. STT final {t.get('stt_final_ms')}, first token {t.get('first_token_ms')}, "
                        f"first audio {t.get('first_audio_ms')}, voice-to-voice {t.get('voice_to_voice_ms')}"
+                       + (f", tools: {', '.join(turn.tools)}" if turn.tools else "")
                        + (" [interrupted]" if turn.interrupted else ""))
     taken = [m for m in store.staff_messages(open_only=False) if m.conversation_id == call_id]
     for message in taken:

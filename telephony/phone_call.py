@@ -94,7 +94,7 @@ class PhoneCall:
         self.audio = CallAudio(call)
         self.loop: VoiceLoop | None = None
         self.started = time.monotonic()
-        self.outcome = CallOutcome(self.call_id, direction, self.remote, "completed")
+        self.outcome = CallOutcome(self.call_id, direction, self.remote, "in-progress")
         self.stop_requested: str | None = None  # set by the switchboard (shutdown) or an operator
         self._transfer_thread: threading.Thread | None = None
         self._transfer_result: TransferResult | None = None
@@ -122,10 +122,11 @@ class PhoneCall:
         conversation = self.board.brain.conversation(self.remote, self.line, "phone", self.context)
         self.loop = VoiceLoop(
             conversation, self.board.worker, self.board.tts, settings.vad, rate=8000,
-            barge_in=settings.call.barge_in, on_barge_in=self.audio.flush,
+            barge_in=settings.call.barge_in, on_barge_in=self.audio.flush, on_turn=self.board.metrics.observe_turn,
             recordings_dir=settings.service.data_dir / "recordings" if settings.call.recordings else None,
         )
         self.outcome.conversation_id = self.loop._conversation_id
+        self._save_call_info()  # on disk from the start: a crash mid-call still shows who and when
         log.info("call %s %s %s answered (codec %s)", self.call_id, self.direction, self.remote, self.audio.codec)
         try:
             self._converse()
@@ -134,6 +135,8 @@ class PhoneCall:
             self.outcome.status, self.outcome.ended_by = "failed", "error"
             self._hang_up()
         finally:
+            if self.outcome.status == "in-progress":
+                self.outcome.status = "completed"
             self._wrap_up()
         return self.outcome
 
@@ -144,6 +147,7 @@ class PhoneCall:
         clock = FrameClock()
         reprompted_at_turns: int | None = None
         closing: str | None = None
+        closing_since_ms = 0  # never hang up on a caller mid-sentence (but do not wait more than 5 s)
         max_ms = settings.max_call_s * 1000
         while True:
             if self.call.state != CallState.ANSWERED:
@@ -155,6 +159,11 @@ class PhoneCall:
                 self.outcome.status, self.outcome.ended_by = "failed", "no-ack"
                 self._hang_up()
                 return
+            if self.audio.media_silent_s() > settings.media_timeout_s:
+                log.warning("call %s: no RTP for %.0f s; ending it", self.call_id, settings.media_timeout_s)
+                self.outcome.ended_by = "media-timeout"
+                self._hang_up()
+                return
             loop.caller_frame(self.audio.read_frame())
             while self.audio.wants_frame():
                 self.audio.write_frame(loop.agent_frame())
@@ -164,6 +173,8 @@ class PhoneCall:
 
             if self.stop_requested and not closing:
                 closing = self.stop_requested
+                if closing == "shutdown":
+                    loop.say("I'm sorry, I have to end the call now. Please call back in a moment. Goodbye.")
             if line.pending_transfer and not loop.busy and self._transfer_thread is None:
                 self._start_transfer(line.pending_transfer)
                 line.pending_transfer = None
@@ -183,7 +194,10 @@ class PhoneCall:
                 elif reprompted_at_turns is not None and loop.silent_ms >= settings.silence_hangup_s * 1000:
                     loop.say(settings.silence_goodbye)
                     closing = "silence"
-            if closing is not None and not loop.busy and self._transfer_thread is None:
+            caller_talking = loop.listener.endpointer.in_speech and loop.now_ms - closing_since_ms < 5000
+            if closing is None:
+                closing_since_ms = loop.now_ms
+            if closing is not None and not loop.busy and not caller_talking and self._transfer_thread is None:
                 self.outcome.ended_by = closing
                 self._hang_up()
                 return
@@ -233,6 +247,17 @@ class PhoneCall:
             except Exception:  # noqa: BLE001 - the peer may be gone already
                 log.exception("BYE for %s failed", self.call_id)
 
+    def _save_call_info(self) -> None:
+        if self.outcome.conversation_id is None:
+            return
+        info = {key: getattr(self.outcome, key) for key in (
+            "call_id", "direction", "remote", "status", "sip_code", "ended_by", "duration_s", "transfer", "barge_ins")}
+        info["codec"] = self.audio.codec
+        try:
+            self.board.brain.memory.store.set_call_info(self.outcome.conversation_id, info)
+        except Exception:  # noqa: BLE001 - bookkeeping must never end a call
+            log.exception("could not store call info for %s", self.call_id)
+
     def _wrap_up(self) -> None:
         loop = self.loop
         self.outcome.duration_s = round(time.monotonic() - self.started, 2)
@@ -246,6 +271,7 @@ class PhoneCall:
             self.outcome.barge_ins = loop.barge_ins
             self.outcome.voice_to_voice_ms = [t.voice_to_voice_ms for t in loop.turns
                                               if t.voice_to_voice_ms is not None]
+        self._save_call_info()
         self.board.phone.sip.forget(self.call_id)
         log.info("call %s ended by %s after %.1f s, %d turn(s)", self.call_id, self.outcome.ended_by or "?",
                  self.outcome.duration_s, self.outcome.turns)

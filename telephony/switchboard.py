@@ -15,6 +15,8 @@ from config import Settings
 from speech.listener import TranscriptionWorker
 from speech.stt import WhisperSTT
 from speech.tts import PiperTTS
+from telephony.logcontext import CALL_ID
+from telephony.metrics import CallMetrics
 from telephony.phone_call import CallOutcome, PhoneCall
 from telephony.sip.library import CallState, VoIPCall
 from telephony.sip.phone import EmployaiPhone
@@ -41,6 +43,8 @@ class Switchboard:
         self.brain = brain
         self.worker = TranscriptionWorker(stt)
         self.phone = EmployaiPhone(settings.sip, self._on_inbound)
+        self.metrics = CallMetrics()
+        self.metrics_address: tuple[str, int] | None = None
         self.active: dict[str, PhoneCall] = {}
         self.finished: list[CallOutcome] = []
         self._lock = threading.Lock()
@@ -52,6 +56,13 @@ class Switchboard:
 
     def start(self) -> None:
         self.phone.start()
+        address = self.settings.service.metrics_address
+        if address:
+            try:
+                self.metrics_address = self.metrics.serve(address)
+            except OSError as exc:
+                self.phone.stop()
+                raise OSError(f"metrics endpoint {address}: {exc.strerror or exc}") from exc
 
     def stop(self, timeout: float = 10.0) -> None:
         """Say goodbye on every call, hang up, deregister, release the ports."""
@@ -64,10 +75,12 @@ class Switchboard:
             time.sleep(0.05)
         self.phone.stop()
         self.worker.close()
+        self.metrics.close()
 
     # -- inbound -------------------------------------------------------------------------------------
     def _on_inbound(self, call: VoIPCall) -> None:
         """Runs in the library's thread for this call: the call's audio thread from answer to BYE."""
+        CALL_ID.set(call.call_id)
         phone_call = PhoneCall(self, call, "inbound")
         self._track(phone_call)
         try:
@@ -79,11 +92,13 @@ class Switchboard:
     def _track(self, call: PhoneCall) -> None:
         with self._lock:
             self.active[call.call_id] = call
+            self.metrics.active.set(len(self.active))
 
     def _untrack(self, call: PhoneCall) -> None:
         with self._lock:
             self.active.pop(call.call_id, None)
-            self.finished.append(call.outcome)
+            self.metrics.active.set(len(self.active))
+        self._record(call.outcome)
 
     # -- outbound ------------------------------------------------------------------------------------
     def dial(self, uri: str) -> CallOutcome:
@@ -95,6 +110,7 @@ class Switchboard:
             code = None
             return self._record(CallOutcome("", "outbound", uri, "failed", code, ended_by=str(exc)))
         call_id = call.call_id
+        CALL_ID.set(call_id)
         deadline = time.monotonic() + self.settings.sip.ring_timeout_s
         while call.state in (CallState.DIALING, CallState.RINGING) and time.monotonic() < deadline:
             time.sleep(0.02)
@@ -118,6 +134,8 @@ class Switchboard:
             self._untrack(phone_call)
 
     def _record(self, outcome: CallOutcome) -> CallOutcome:
+        self.metrics.observe_call(outcome.direction, outcome.status, outcome.barge_ins, outcome.audio_late_ticks,
+                                  outcome.status == "failed" and outcome.ended_by == "error")
         with self._lock:
             self.finished.append(outcome)
         return outcome

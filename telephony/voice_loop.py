@@ -36,6 +36,7 @@ from speech.listener import Blip, FinalText, Listener, TranscriptionWorker
 from speech.sentences import SentenceChunker
 from speech.tts import PiperTTS
 from speech.vad import SpeechConfirmed
+from telephony.logcontext import CALL_ID
 from telephony.recorder import CallRecorder
 
 log = logging.getLogger(__name__)
@@ -75,12 +76,14 @@ class VoiceLoop:
         barge_in: bool = True,
         recordings_dir: Path | None = None,
         on_barge_in: "Callable[[], None] | None" = None,
+        on_turn: "Callable[[dict], None] | None" = None,
     ) -> None:
         self.conversation = conversation
         self.tts = tts
         self.rate = rate
         self.barge_in = barge_in
         self.on_barge_in = on_barge_in  # the line drops audio it has already queued
+        self.on_turn = on_turn  # receives each finished turn's timings (metrics)
         self.last_activity_ms = 0  # last caller speech or agent audio: silence handling counts from here
         self.barge_ins = 0
         self.frame_len = rate * FRAME_MS // 1000
@@ -99,6 +102,7 @@ class VoiceLoop:
         self._pending: list[asyncio.Future] = []
         self._turn_lock: asyncio.Lock | None = None  # created on the brain loop; one turn at a time
         self.ended = False
+        self._call_id = CALL_ID.get()
         self.hung_up = False  # the line is gone: what the caller still said is kept, not answered
         self._store = conversation.brain.memory.store
         self._conversation_id = conversation.memory.conversation_id
@@ -205,7 +209,7 @@ class VoiceLoop:
             self._interrupt()
         elif isinstance(event, Blip):
             self.blips += 1
-        elif isinstance(event, FinalText) and event.text.strip() and self.hung_up:
+        elif isinstance(event, FinalText) and event.text.strip() and (self.hung_up or self.ended):
             record = TurnRecord(event.text.strip(), speech_end_ms=event.end_ms, endpoint_ms=event.endpoint_ms,
                                 stt_wait_s=event.final_wait_s)
             self.turns.append(record)
@@ -235,9 +239,13 @@ class VoiceLoop:
 
     # -- brain thread -----------------------------------------------------------------------------
     def _submit(self, coroutine) -> "asyncio.Future":
-        future = asyncio.run_coroutine_threadsafe(coroutine, self._loop)
+        future = asyncio.run_coroutine_threadsafe(self._in_call_context(coroutine), self._loop)
         self._pending.append(future)
         return future
+
+    async def _in_call_context(self, coroutine):
+        CALL_ID.set(self._call_id)  # log lines of this call's brain work carry its id, whoever submitted it
+        return await coroutine
 
     async def _speak_text(self, text: str, record: TurnRecord | None) -> None:
         for chunk in self.tts.stream(text, rate=self.rate):
@@ -296,6 +304,8 @@ class VoiceLoop:
         }
         self._store.add_turn(StoredTurn(self._conversation_id, record.caller_text, record.agent_text,
                                         list(record.tools), timings, record.interrupted))
+        if self.on_turn is not None:
+            self.on_turn(timings)
 
     async def _synth(self, piece: str, record: TurnRecord, started: float, said: list[str]) -> None:
         if record.interrupted:

@@ -101,7 +101,7 @@ def board(tmp_path_factory, stt, tts):
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    settings = Settings(service={"data_dir": str(data)}, llm={"n_ctx": 2048},
+    settings = Settings(service={"data_dir": str(data), "metrics_address": "127.0.0.1:0"}, llm={"n_ctx": 2048},
                         sip={"port": port, "rtp_port_low": 31000, "rtp_port_high": 31999, "max_calls": 3})
     brain = Brain(settings)
     switchboard = Switchboard(settings, stt, tts, brain)

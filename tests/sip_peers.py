@@ -388,8 +388,10 @@ class WireCaller:
     def wait_sent(self, index: int, timeout: float = 60.0) -> float:
         """Wire time of frame ``index`` once it has been sent."""
         deadline = time.monotonic() + timeout
-        while len(self.sent) <= index and time.monotonic() < deadline:
+        while len(self.sent) <= index and time.monotonic() < deadline and not self.ended.is_set():
             time.sleep(0.01)
+        if len(self.sent) <= index:
+            raise AssertionError(f"frame {index} was never sent (the agent hung up: {self.ended.is_set()})")
         return self.sent[index][0]
 
     def _rtp_out(self) -> None:

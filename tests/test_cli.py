@@ -27,7 +27,7 @@ def data_env(tmp_path, models_dir):
     data = tmp_path / "data"
     data.mkdir()
     (data / "models").symlink_to(models_dir, target_is_directory=True)
-    return {"EMPLOYAI_SERVICE__DATA_DIR": str(data)}
+    return {"EMPLOYAI_SERVICE__DATA_DIR": str(data), "EMPLOYAI_SERVICE__METRICS_ADDRESS": "127.0.0.1:0"}
 
 
 def test_transcribe_telephone_json(recordings, data_env, tmp_path):
@@ -120,3 +120,46 @@ def test_memory_ingest_search_show(tmp_path, data_env):
     assert shown.returncode == 0 and "caller: +15550100142" in shown.stdout and "(nothing yet)" in shown.stdout
     missing = run("memory", "ingest", str(tmp_path / "nope"), cwd=tmp_path, env_extra=data_env)
     assert missing.returncode == 2 and "not a folder" in missing.stderr
+
+
+def test_serve_answers_a_call_logs_its_id_and_stops_cleanly(tmp_path, data_env):
+    """The README's run command, as a user runs it: a real call to it, then Ctrl-C (SIGTERM)."""
+    import os
+    import signal
+    import socket
+    import time
+    import urllib.request
+
+    from sip_peers import WireCaller, free_port
+
+    port, metrics = free_port(), free_port(socket.SOCK_STREAM)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EMPLOYAI_") or k == "EMPLOYAI_TEST_AUDIO"}
+    env.update({**data_env, "EMPLOYAI_SIP__PORT": str(port), "EMPLOYAI_SERVICE__METRICS_ADDRESS": f"127.0.0.1:{metrics}"})
+    log = open(tmp_path / "serve.log", "w")
+    proc = subprocess.Popen([EMPLOYAI, "serve"], stdout=subprocess.PIPE, stderr=log, text=True, cwd=tmp_path, env=env)
+    try:
+        lines = []
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            lines.append(line)
+            if "Serving" in line or not line:
+                break
+        assert any(f"sip:employai@127.0.0.1:{port}" in line for line in lines), lines
+        caller = WireCaller(("127.0.0.1", port))
+        caller.dial()
+        assert caller.wait_quiet(after=0.0, timeout=20) is not None  # the greeting reached the caller
+        caller.hang_up()
+        caller.close()
+        time.sleep(1.0)
+        scraped = urllib.request.urlopen(f"http://127.0.0.1:{metrics}/metrics", timeout=5).read().decode()
+        assert 'employai_calls_total{direction="inbound",outcome="completed"} 1.0' in scraped
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        log.close()
+    logged = (tmp_path / "serve.log").read_text()
+    assert f"[{caller.call_id}]" in logged  # per-call log lines carry the call id
+    assert "Traceback" not in logged

@@ -132,7 +132,7 @@ def test_barge_in_stops_the_agent_on_the_wire_and_keeps_only_what_was_heard(boar
     assert caller.wait_quiet(after=0.0) is not None  # the greeting was played
     spoke, replied = ask(caller, voice, "Hi, when are you open on Friday?")
     time.sleep(1.0)  # one second into the reply, the caller talks over it
-    interruption = voice.synthesize("Sorry, actually, do you take new patients?", RATE)
+    interruption = voice.synthesize("I also have another question about parking near the office.", RATE)
     start = caller.say(interruption)
     first_voiced = next(i for i in range(len(interruption) // 160)
                         if np.abs(interruption[i * 160 : (i + 1) * 160].astype(np.int32)).max() > 300)
@@ -176,7 +176,7 @@ def test_the_agent_says_goodbye_and_hangs_up(board, voice):
     caller = wire_caller(board)
     caller.dial()
     caller.wait_quiet(after=0.0)
-    ask(caller, voice, "That's all, thank you. Goodbye!")
+    ask(caller, voice, "Thank you, goodbye!")
     assert caller.ended.wait(20), "the agent did not hang up"
     outcome = wait_finished(board, done + 1)
     caller.close()
@@ -213,3 +213,70 @@ def test_a_transferred_call_tells_the_employee_who_sent_it(board):
     lines = transcript(board, outcome.conversation_id)
     context = [c for r, c in lines if r == "system" and c.startswith("call context")]
     assert context and "sip:reception@pbx.example.com" in context[0] and "sip:alice@pbx.example.com" in context[0]
+
+
+def test_calls_show_has_the_line_details_and_dtmf_goes_out(board, voice, tmp_path):
+    """The agent's send_dtmf acts on the real line (RFC 2833 on the wire); `calls show` has the call."""
+    import json
+    import subprocess
+    import sys
+
+    done = len(board.finished)
+    caller = wire_caller(board)
+    caller.dial()
+    caller.wait_quiet(after=0.0)
+    [live] = [c for c in board.active.values() if c.remote.startswith("sip:wirecaller@")]
+    live.line.send_dtmf("19#")
+    time.sleep(2.0)
+    caller.hang_up()
+    outcome = wait_finished(board, done + 1)
+    caller.close()
+    events = [p for p in caller.received if p.payload_type == 101]
+    assert [code for code in dict.fromkeys(p.payload[0] for p in events)] == [1, 9, 11]  # '#' is event 11
+    employai = str(Path(sys.executable).with_name("employai"))
+    env = {"EMPLOYAI_SERVICE__DATA_DIR": str(board.settings.service.data_dir), "PATH": "/usr/bin:/bin"}
+    shown = subprocess.run([employai, "calls", "show", str(outcome.conversation_id), "--json"],
+                           capture_output=True, text=True, env=env, timeout=60)
+    assert shown.returncode == 0, shown.stderr
+    details = json.loads(shown.stdout)
+    assert details["call"]["direction"] == "inbound" and details["call"]["status"] == "completed"
+    assert details["call"]["ended_by"] == "caller" and details["call"]["codec"]
+    assert details["transcript"][0]["role"] == "assistant"  # the greeting
+
+
+def test_a_returning_caller_is_greeted_by_name(board, voice):
+    from sip_peers import WireCaller
+
+    first = WireCaller(("127.0.0.1", board.settings.sip.port), user="returning")
+    first.dial()
+    first.wait_quiet(after=0.0)
+    ask(first, voice, "Hi, my name is Carol Jensen.")
+    first.wait_quiet(after=time.monotonic() - 0.5, timeout=15)
+    first.hang_up()
+    first.close()
+    time.sleep(1.0)  # post-call work (memory) runs after BYE
+    known = board.brain.memory.for_caller(f"sip:returning@127.0.0.1").human().lower()
+    assert "carol" in known or "jensen" in known, known  # what the employee learnt (as Whisper heard it)
+    second = WireCaller(("127.0.0.1", board.settings.sip.port), user="returning")
+    second.dial()
+    second.wait_quiet(after=0.0)
+    second.hang_up()
+    second.close()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not any(o.call_id == second.call_id for o in board.finished):
+        time.sleep(0.05)
+    [outcome] = [o for o in board.finished if o.call_id == second.call_id]
+    greeting = transcript(board, outcome.conversation_id)[0][1].lower()
+    assert any(name in greeting for name in ("carol", "jensen")), greeting
+
+
+def test_prometheus_endpoint_has_stage_histograms_and_call_counts(board):
+    import urllib.request
+
+    host, port = board.metrics_address
+    text = urllib.request.urlopen(f"http://{host}:{port}/metrics", timeout=5).read().decode()
+    count = {line.split()[0]: float(line.split()[1]) for line in text.splitlines() if line and not line.startswith("#")}
+    assert count['employai_turn_stage_seconds_count{stage="voice_to_voice"}'] >= 1
+    assert count['employai_turn_stage_seconds_count{stage="stt_final"}'] >= 1
+    assert count['employai_calls_total{direction="inbound",outcome="completed"}'] >= 1
+    assert "employai_active_calls" in count

@@ -309,3 +309,31 @@ def test_an_answer_never_acknowledged_is_retransmitted_then_the_call_ends(board)
     while call_id in board.active and time.monotonic() < deadline:
         time.sleep(0.05)
     assert call_id not in board.active
+
+
+def test_a_caller_whose_media_stops_is_hung_up_after_the_media_timeout(board):
+    """A peer that vanishes sends no BYE: after `media_timeout_s` without RTP the agent ends the call."""
+    board.settings.call.media_timeout_s = 3.0
+    peer = SipSocket()
+    call_id = uuid.uuid4().hex
+    try:
+        invite(peer, board, call_id, sdp(free_port()))  # nobody will send RTP
+        ok = peer.status(call_id, 200, 10)
+        assert ok is not None
+        peer.send(f"""ACK sip:employai@127.0.0.1:{board.settings.sip.port} SIP/2.0
+Via: SIP/2.0/UDP 127.0.0.1:{peer.port};branch=z9hG4bK{uuid.uuid4().hex[:10]}
+From: {header(ok, "From")[0]}
+To: {header(ok, "To")[0]}
+Call-ID: {call_id}
+CSeq: 1 ACK
+Content-Length: 0
+""", addr(board))
+        bye = peer.wait_for(lambda t: t.startswith("BYE ") and call_id in t, 10)
+    finally:
+        board.settings.call.media_timeout_s = 60.0
+        peer.close()
+    assert bye is not None
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not any(o.call_id == call_id for o in board.finished):
+        time.sleep(0.05)
+    assert [o.ended_by for o in board.finished if o.call_id == call_id] == ["media-timeout"]

@@ -256,7 +256,7 @@ def reg_board(tmp_path_factory, kamailio, stt, tts):
     from telephony.switchboard import Switchboard
 
     data = tmp_path_factory.mktemp("sip-registered")
-    settings = Settings(service={"data_dir": str(data)}, llm={"n_ctx": 2048},
+    settings = Settings(service={"data_dir": str(data), "metrics_address": "127.0.0.1:0"}, llm={"n_ctx": 2048},
                         sip={"port": free_port(), "rtp_port_low": 33000, "rtp_port_high": 33999, "max_calls": 3,
                              "user": USER, "password": PASSWORD, "registrar": f"127.0.0.1:{kamailio.port}",
                              "register_expires": 60})

@@ -26,6 +26,26 @@ class CallAudio:
 
     def __init__(self, call: VoIPCall) -> None:
         self.call = call
+        self.last_packet = time.monotonic()  # arrival of the caller's latest RTP packet
+        self._watched: set[int] = set()
+
+    def _watch_arrivals(self, client) -> None:
+        """Note each incoming RTP packet's arrival (the library keeps no such time) for the media timeout."""
+        if client is None or id(client) in self._watched:
+            return
+        self._watched.add(id(client))
+        parse = client.parse_packet
+
+        def parse_and_note(packet: bytes) -> None:
+            self.last_packet = time.monotonic()
+            parse(packet)
+
+        client.parse_packet = parse_and_note
+
+    def media_silent_s(self) -> float:
+        """Seconds since the caller's last RTP packet (a vanished peer sends no BYE)."""
+        self._watch_arrivals(self._client())
+        return time.monotonic() - self.last_packet
 
     def _client(self):
         clients = self.call._rtp_clients_snapshot()
