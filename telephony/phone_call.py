@@ -8,6 +8,7 @@ housekeeping (silence, length limit, pending transfer or hang-up). Inference nev
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -119,7 +120,9 @@ class PhoneCall:
     # -- the call ----------------------------------------------------------------------------------
     def run(self) -> CallOutcome:
         settings = self.board.settings
-        conversation = self.board.brain.conversation(self.remote, self.line, "phone", self.context)
+        # Who is calling, without the port of their phone's socket (memory and callback numbers key on it).
+        caller = re.sub(r"^(sips?:[^@;>]+@[^:;>]+):\d+", r"\1", self.remote)
+        conversation = self.board.brain.conversation(caller, self.line, "phone", self.context)
         self.loop = VoiceLoop(
             conversation, self.board.worker, self.board.tts, settings.vad, rate=8000,
             barge_in=settings.call.barge_in, on_barge_in=self.audio.flush, on_turn=self.board.metrics.observe_turn,
