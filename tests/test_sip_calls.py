@@ -280,3 +280,55 @@ def test_prometheus_endpoint_has_stage_histograms_and_call_counts(board):
     assert count['employai_turn_stage_seconds_count{stage="stt_final"}'] >= 1
     assert count['employai_calls_total{direction="inbound",outcome="completed"}'] >= 1
     assert "employai_active_calls" in count
+
+
+def test_simultaneous_calls_with_garbage_on_the_line_and_a_steady_rtp_clock(board, voice):
+    """Three callers at once (the fixture's cap): all greeted and answered; malformed SIP arriving
+    meanwhile drops nobody; each agent stream runs at exactly 50 packets/s with +160 timestamps."""
+    import socket as sock
+
+    from sip_peers import WireCaller
+
+    callers = [WireCaller(("127.0.0.1", board.settings.sip.port), user=f"multi{i}") for i in range(3)]
+    for caller in callers:
+        caller.dial()
+    junk = sock.socket(sock.AF_INET, sock.SOCK_DGRAM)
+    for payload in (b"\x00" * 50, b"INVITE sip:x SIP/2.0\r\n\r\n", b"SIP/2.0 200 OK\r\nCall-ID: nothing\r\n\r\n"):
+        junk.sendto(payload, ("127.0.0.1", board.settings.sip.port))
+    junk.close()
+    for caller in callers:
+        assert caller.wait_quiet(after=0.0, timeout=30) is not None  # every caller heard the greeting
+    replies = []
+    for caller in callers:
+        caller.say(voice.synthesize("When are you open on Friday?", RATE))
+    time.sleep(8.0)
+    for caller in callers:
+        pt = [p for p in caller.received if p.payload_type == 0]
+        span = pt[-1].arrival - pt[0].arrival
+        rate = (len(pt) - 1) / span
+        assert abs(rate - 50.0) < 0.5, rate  # 20 ms packets, no drift (within 1 %)
+        steps = {b.timestamp - a.timestamp for a, b in zip(pt, pt[1:])}
+        assert steps <= {160, 320}, steps  # contiguous timestamps (320: a packet lost on the loopback, rare)
+        replies.append(caller.voiced_arrivals())
+        caller.hang_up()
+        caller.close()
+    ids = {c.call_id for c in callers}
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and len({o.call_id for o in board.finished} & ids) < 3:
+        time.sleep(0.1)
+    outcomes = [o for o in board.finished if o.call_id in ids]
+    assert len(outcomes) == 3 and all(o.status == "completed" and o.turns >= 1 for o in outcomes)
+    assert all(o.audio_late_ticks <= 2 for o in outcomes), [o.audio_late_ticks for o in outcomes]
+
+
+def test_the_maximum_call_length_is_enforced_politely(board, stt):
+    board.settings.call.max_call_s = 8.0
+    try:
+        caller = wire_caller(board)
+        caller.dial()
+        assert caller.ended.wait(30), "the call outlived max_call_s"
+    finally:
+        board.settings.call.max_call_s = 1800.0
+    words = heard(stt, caller.agent_audio())
+    caller.close()
+    assert "time limit" in words, words

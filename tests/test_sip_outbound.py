@@ -203,3 +203,66 @@ def test_a_blind_transfer_puts_the_caller_through_to_a_person(board, voice, stt,
     assert "billing department" in carol_heard and "putting you through" in carol_heard, carol_heard
     messages = [m.content for m in board.brain.memory.store.messages(outcome.conversation_id) if m.role == "system"]
     assert any("transferred to" in m for m in messages)
+
+
+def test_a_failed_transfer_keeps_the_caller_with_the_employee(board, voice, stt, tmp_path):
+    """The target is busy: the NOTIFY says 486, the caller stays on the line and is told so."""
+    from config.settings import TransferTarget
+
+    busy, busy_uri = sipp_callee(tmp_path, FINAL.format(code=486, phrase="Busy Here"))
+    caller = Baresip(tmp_path, _speech(voice, [6.0, "Could you put me through to the front desk, please?"]),
+                     seconds=30, user="dave")
+    job = board.settings.job
+    saved = dict(job.transfers)
+    job.transfers = {**saved, "front desk": TransferTarget(target=busy_uri, description="appointments")}
+    try:
+        caller.command("dial", f"sip:employai@127.0.0.1:{board.settings.sip.port}")
+        deadline = time.monotonic() + 10
+        while not board.active and time.monotonic() < deadline:
+            time.sleep(0.05)
+        [live] = list(board.active.values())
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and live.outcome.transfer is None:
+            time.sleep(0.1)
+        assert live.outcome.transfer == busy_uri  # the REFER went out
+        while time.monotonic() < deadline and live.outcome.transfer is not None:
+            time.sleep(0.1)  # ... and failed
+        time.sleep(6.0)  # the employee tells the caller
+        assert live.call_id in board.active, "the caller was dropped after a failed transfer"
+        live.line.hang_up()
+        time.sleep(3.0)
+    finally:
+        job.transfers = saved
+        caller.stop()
+        busy.kill()
+    notes = [m.content for m in board.brain.memory.store.messages(live.outcome.conversation_id) if m.role == "system"]
+    assert any("failed" in n and "486" in n for n in notes), notes
+    assert "couldn't put you through" in _heard(stt, [p for p in caller.recordings() if "dec" in p.name])
+
+
+def test_employai_call_places_a_call_from_the_command_line(voice, tmp_path, models_dir):
+    """`employai call URI --json`: a softphone answers, says a sentence and hangs up when its file ends."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    phone = Baresip(tmp_path, _speech(voice, [4.0, "Hello, who is this?", 3.0]), seconds=12, user="callee")
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "models").symlink_to(models_dir, target_is_directory=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EMPLOYAI_")}
+    env.update({"EMPLOYAI_SERVICE__DATA_DIR": str(data), "EMPLOYAI_SIP__PORT": str(free_port()),
+                "EMPLOYAI_SERVICE__METRICS_ADDRESS": "127.0.0.1:0", "EMPLOYAI_SIP__RTP_PORT_LOW": "35000",
+                "EMPLOYAI_SIP__RTP_PORT_HIGH": "35100"})
+    employai = str(Path(sys.executable).with_name("employai"))
+    try:
+        out = subprocess.run([employai, "call", phone.uri, "--json"], capture_output=True, text=True, env=env,
+                             timeout=120)
+    finally:
+        phone.stop()
+    assert out.returncode == 0, out.stdout + out.stderr
+    outcome = json.loads(out.stdout)
+    assert outcome["status"] == "completed" and outcome["direction"] == "outbound"
+    assert outcome["ended_by"] == "caller" and outcome["turns"] >= 1  # the callee's question was heard

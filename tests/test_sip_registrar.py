@@ -221,10 +221,10 @@ def wait_until(predicate, timeout: float, step: float = 0.05) -> bool:
 
 
 def bare_endpoint(registrar_port: int, *, user: str = USER, password: str = PASSWORD,
-                  rtp: int = 34000) -> EmployaiPhone:
+                  rtp: int = 34000, expires: int = 60) -> EmployaiPhone:
     """The SIP endpoint without the employee behind it (no calls are placed to it): registration only."""
     settings = SIPSettings(port=free_port(), user=user, password=password, registrar=f"127.0.0.1:{registrar_port}",
-                           register_expires=60, rtp_port_low=rtp, rtp_port_high=rtp + 99)
+                           register_expires=expires, rtp_port_low=rtp, rtp_port_high=rtp + 99)
     phone = EmployaiPhone(settings, lambda call: None)
     phone.start()
     return phone
@@ -403,3 +403,14 @@ def test_registration_recovers_when_the_registrar_comes_up(tmp_path):
     finally:
         phone.stop()
         kam.stop()
+
+
+def test_registration_is_refreshed_before_it_expires(kamailio):
+    """With a 30 s registration the endpoint registers again about 24 s later, before the binding lapses."""
+    phone = bare_endpoint(kamailio.port, user="refresher", expires=30, rtp=34200)
+    try:
+        assert wait_until(lambda: phone.sip.registered.is_set(), 10)
+        first = len(kamailio.events("^AUTH-OK REGISTER user=refresher "))
+        assert wait_until(lambda: len(kamailio.events("^AUTH-OK REGISTER user=refresher ")) > first, 30)
+    finally:
+        phone.stop()
