@@ -36,7 +36,7 @@ from brain.policy import REFUSAL, Policy
 from brain.line import LineControl
 from brain.llm import ChatMessage, CompletionRequest, LLMBackend, load_backend
 from brain.prompt import business_hours_text, caller_name, greeting, system_prompt
-from brain.tools import CallSession, build_tools
+from brain.tools import LOOKUP_TOOLS, CallSession, build_tools
 from config.settings import Settings
 from speech.sentences import SentenceChunker
 from memory.service import MemoryLimitError, MemoryService, open_memory
@@ -141,7 +141,7 @@ class Conversation:
         self.agent = AssistantAgent(
             "employee",
             model_client=self.client,
-            tools=build_tools(self.session),
+            tools=self._model_tools(build_tools(self.session), brain.settings.llm.model_tools, brain.job.custom_tools),
             model_context=self.context,
             system_message=None,
             model_client_stream=True,
@@ -156,8 +156,25 @@ class Conversation:
             business_hours_text(job), " ".join(t.target for t in job.transfers.values()), job.greeting, job.company)
         self.receptionist = Receptionist(
             job, brain.router, brain.knowledge.answer, caller, self.memory.human, self._remember_from_dialogue)
-        self._tools = {t.name: t for t in self.agent._tools}
+        self._tools = {t.name: t for t in build_tools(self.session)}  # every tool, for the dialogue flows
         self.overhead_s: list[float] = []  # per turn: intent, retrieval, policy and fact guard
+
+    @staticmethod
+    def _model_tools(tools: list, policy: str, custom: list[str]) -> list:
+        """Which tools the model may call by itself (see ``llm.model_tools``).
+
+        Measured on the 135M model: given every tool, it took "messages" made of its own words, scheduled
+        callbacks and ended calls on unrelated sentences. Acting tools therefore stay with the dialogue
+        flows, which act only on what the caller clearly asked for; the model keeps the lookups.
+        """
+        if policy == "all":
+            return tools
+        custom_names = {name.partition(":")[2] for name in custom}
+        return [t for t in tools if t.name in LOOKUP_TOOLS or t.name in custom_names]
+
+    def warm_up(self) -> None:
+        """Evaluate this call's stable prompt prefix now (while the greeting plays), not on the first question."""
+        self.brain.backend.warm_prefix([ChatMessage("system", self._prompt)])
 
     @property
     def ended(self) -> bool:

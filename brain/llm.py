@@ -141,6 +141,10 @@ class LLMBackend(ABC):
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release the model or connection."""
 
+    def warm_prefix(self, messages: Sequence[ChatMessage]) -> float:  # noqa: B027 - optional hook
+        """Prepare ``messages`` as a cached prompt prefix ahead of use; returns the seconds spent."""
+        return 0.0
+
 
 class LlamaCppBackend(LLMBackend):
     """A GGUF model in this process. One decode at a time (a lock); prefix states are kept in RAM."""
@@ -228,6 +232,19 @@ class LlamaCppBackend(LLMBackend):
         self._prefix_states[key] = self._llm.save_state()
         while len(self._prefix_states) > self._prefix_capacity:
             self._prefix_states.popitem(last=False)
+
+    def warm_prefix(self, messages: Sequence[ChatMessage]) -> float:
+        """Evaluate and save the KV state of ``messages`` so the next request starting with them skips it."""
+        if not self.prefix_cache_enabled:
+            return 0.0
+        started = time.perf_counter()
+        prompt, _ = self.render(messages, generation_prompt=False)
+        tokens = self.tokenize_prompt(prompt)
+        if tuple(tokens) in self._prefix_states:
+            return 0.0
+        with self._lock:
+            self._use_prefix(tokens)
+        return time.perf_counter() - started
 
     def stream(self, request: CompletionRequest) -> CompletionStream:
         from llama_cpp import LlamaGrammar

@@ -151,6 +151,10 @@ def build_tools(session: "CallSession") -> list[FunctionTool]:
     return tools
 
 
+# Tools that only read: safe for the model to call on its own whatever it misunderstood.
+LOOKUP_TOOLS = frozenset({"search_knowledge", "conversation_search", "archival_memory_search"})
+
+
 def load_custom_tool(reference: str) -> FunctionTool:
     """A plain Python function named ``module:function`` in the job config, as a tool."""
     module_name, _, function_name = reference.partition(":")

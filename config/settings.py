@@ -117,6 +117,11 @@ class LLMSettings(Section):
     n_gpu_layers: int = Field(0, ge=-1)
     base_url: str | None = Field(None, description="For backend = openai, e.g. http://127.0.0.1:8000/v1")
     api_key: SecretStr | None = Field(None, description="Secret: set EMPLOYAI_LLM__API_KEY instead of the file.")
+    model_tools: Literal["lookup", "all"] = Field(
+        "lookup",
+        description="lookup: the model may only search (knowledge, past calls, notes) and use custom tools; taking "
+        "messages, transfers, hang-ups, callbacks, DTMF and memory edits happen only through the dialogue flows "
+        "that confirmed the caller asked for them (right for small models). all: the model may call every tool.")
 
     @model_validator(mode="after")
     def _server_needs_url(self) -> "LLMSettings":

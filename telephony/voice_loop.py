@@ -115,9 +115,10 @@ class VoiceLoop:
 
     # -- audio thread -----------------------------------------------------------------------------
     def start(self) -> None:
-        """Greet the caller."""
+        """Greet the caller; while the greeting plays, prepare the model's prompt prefix for the first question."""
         greeting = self.conversation.greeting()
         self._submit(self._speak_text(greeting, None))
+        self._submit(asyncio.to_thread(self.conversation.warm_up))
 
     def say(self, text: str) -> None:
         """Speak a line that is not an answer to the caller (re-prompt, goodbye), and keep it in the transcript."""

@@ -50,7 +50,7 @@ def test_a_full_turn_streams_then_finishes_and_is_recorded(brain):
 def test_constrained_tool_call_parses_into_a_function_call(brain):
     conversation = brain.conversation("+15550100002", ConsoleLine(echo=False))
     client: EmployeeModelClient = conversation.client
-    tools = [t for t in conversation.agent._tools if t.name == "take_message"]
+    tools = [conversation._tools["take_message"]]  # the dialogue flows hold every tool (the model only lookups)
     messages = [SystemMessage(content="You take messages for staff."),
                 UserMessage(content="Tell Dr. Patel that Anna called about her crown.", source="caller")]
     result = asyncio.run(client.create(messages, tools=tools, tool_choice=tools[0]))  # forced: the grammar allows only it
@@ -116,3 +116,14 @@ def test_nothing_in_the_agent_path_imports_network_tokenizers(brain):
     _turn(conversation, "Hi")
     assert "tiktoken" not in sys.modules  # it downloads its encodings at first use
     assert "openai" not in sys.modules
+
+
+def test_the_model_only_gets_lookup_tools_unless_configured(brain):
+    conversation = brain.conversation("+15550100077", ConsoleLine(echo=False))
+    assert {t.name for t in conversation.agent._tools} == {"search_knowledge", "conversation_search",
+                                                           "archival_memory_search"}
+    assert {"take_message", "transfer_call", "end_call", "send_dtmf"} <= set(conversation._tools)
+    from brain.employee import Conversation
+
+    every = Conversation._model_tools(list(conversation._tools.values()), "all", [])
+    assert len(every) == len(conversation._tools)
