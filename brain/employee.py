@@ -100,6 +100,10 @@ def _content_words(text: str) -> set[str]:
     return {w for w in _WORD.findall(text.lower()) if w not in _STOP and len(w) > 2}
 
 
+FIRST_CLAUSE_CHARS = 24
+_SENTENCE_END = re.compile(r"[.!?…][\"')\]]*$")
+
+
 class Brain:
     """What every conversation shares: the model, the memory, the job."""
 
@@ -303,7 +307,9 @@ class Conversation:
         if passages:
             facts = " ".join(" ".join(p.split()) for p in passages)
             await self.context.add_message(SystemMessage(content=f"Facts for the next answer: {facts}"))
-        chunker = SentenceChunker()
+        # The first clause is vetted and spoken as soon as it is complete (the caller hears the reply
+        # begin a sentence earlier); the limit counts whole sentences.
+        chunker = SentenceChunker(first_clause_min_chars=FIRST_CLAUSE_CHARS)
         sentences = 0
         streamed_any = False
         received_any = False  # deltas reached the chunker (the final message must not be added again)
@@ -322,7 +328,7 @@ class Conversation:
                 received_any = True
                 for sentence in vetted(chunker.push(event.content)):
                     if sentences < MAX_SENTENCES:
-                        sentences += 1
+                        sentences += _SENTENCE_END.search(sentence) is not None
                         streamed_any = True
                         yield SpeechDelta(sentence + " ")
                 if sentences >= MAX_SENTENCES:
