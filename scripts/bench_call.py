@@ -22,6 +22,7 @@ import json
 import os
 import platform
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -73,7 +74,7 @@ def cpu_seconds(pid: int) -> float:
 
 class Server:
     def __init__(self, data: Path, max_calls: int) -> None:
-        self.sip_port, self.metrics_port = free_port(), free_port(1)
+        self.sip_port, self.metrics_port = free_port(), free_port(socket.SOCK_STREAM)
         env = {k: v for k, v in os.environ.items() if not k.startswith("EMPLOYAI_") or k == "EMPLOYAI_TEST_AUDIO"}
         env.update({"EMPLOYAI_SERVICE__DATA_DIR": str(data), "EMPLOYAI_SIP__PORT": str(self.sip_port),
                     "EMPLOYAI_SIP__MAX_CALLS": str(max_calls),
