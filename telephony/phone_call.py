@@ -122,12 +122,19 @@ class PhoneCall:
         settings = self.board.settings
         # Who is calling, without the port of their phone's socket (memory and callback numbers key on it).
         caller = re.sub(r"^(sips?:[^@;>]+@[^:;>]+):\d+", r"\1", self.remote)
-        conversation = self.board.brain.conversation(caller, self.line, "phone", self.context)
-        self.loop = VoiceLoop(
-            conversation, self.board.worker, self.board.tts, settings.vad, rate=8000,
-            barge_in=settings.call.barge_in, on_barge_in=self.audio.flush, on_turn=self.board.metrics.observe_turn,
-            recordings_dir=settings.service.data_dir / "recordings" if settings.call.recordings else None,
-        )
+        try:
+            conversation = self.board.brain.conversation(caller, self.line, "phone", self.context)
+            self.loop = VoiceLoop(
+                conversation, self.board.worker, self.board.tts, settings.vad, rate=8000,
+                barge_in=settings.call.barge_in, on_barge_in=self.audio.flush, on_turn=self.board.metrics.observe_turn,
+                recordings_dir=settings.service.data_dir / "recordings" if settings.call.recordings else None,
+            )
+        except Exception:  # noqa: BLE001 - e.g. the memory store is unusable: release the caller, say why in the log
+            log.exception("call %s could not be set up; hanging up", self.call_id)
+            self.outcome.status, self.outcome.ended_by = "failed", "error"
+            self._hang_up()
+            self.board.phone.sip.forget(self.call_id)
+            return self.outcome
         self.outcome.conversation_id = self.loop._conversation_id
         self._save_call_info()  # on disk from the start: a crash mid-call still shows who and when
         log.info("call %s %s %s answered (codec %s)", self.call_id, self.direction, self.remote, self.audio.codec)

@@ -337,3 +337,24 @@ Content-Length: 0
     while time.monotonic() < deadline and not any(o.call_id == call_id for o in board.finished):
         time.sleep(0.05)
     assert [o.ended_by for o in board.finished if o.call_id == call_id] == ["media-timeout"]
+
+
+def test_a_call_that_cannot_be_set_up_is_released_not_left_hanging(board, monkeypatch):
+    """If the employee cannot take the call (here: its memory raises), the caller gets a BYE at once."""
+    def broken(*args, **kwargs):
+        raise RuntimeError("memory store unavailable")
+
+    monkeypatch.setattr(board.brain, "conversation", broken)
+    peer = SipSocket()
+    call_id = uuid.uuid4().hex
+    invite(peer, board, call_id, sdp(free_port()))
+    ok = peer.status(call_id, 200, 10)
+    assert ok is not None
+    end = peer.wait_for(lambda t: t.startswith("BYE ") and call_id in t, 10)
+    peer.close()
+    assert end is not None
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and not any(o.call_id == call_id for o in board.finished):
+        time.sleep(0.05)
+    assert [o.status for o in board.finished if o.call_id == call_id] == ["failed"]
+    assert alive(board)
