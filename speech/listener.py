@@ -262,6 +262,8 @@ class Listener:
             self._emit(event)
         elif isinstance(event, SpeechPaused):
             if self.endpointer._confirmed:  # only real speech is worth a speculative final
+                if self._speculative is not None:
+                    self._speculative[2].cancel()  # an earlier pause's guess is stale: do not compute it
                 future = self.worker.submit(self._to_stt(event.audio), PRIORITY_SPECULATIVE)
                 key = (self._utterance, len(event.audio))
                 self._speculative = (*key, future)
@@ -284,6 +286,11 @@ class Listener:
             return
         decided = time.perf_counter()
         reuse = speculative is not None and speculative[0] == utterance and speculative[1] == len(event.audio)
+        if reuse and not speculative[2].running() and not speculative[2].done():
+            # Still queued behind other calls' work: it is a final now, so it goes ahead at final priority.
+            if speculative[2].cancel():
+                reuse = False
+                speculative = None
         if reuse:
             future = speculative[2]
         else:
