@@ -215,6 +215,11 @@ class SIPSettings(Section):
     ring_timeout_s: float = Field(30.0, gt=0, le=600, description="Outbound: give up (CANCEL) after this long unanswered.")
     transfer_timeout_s: float = Field(20.0, gt=0, le=300, description="Blind transfer: wait this long for the NOTIFY result.")
 
+    @property
+    def address(self) -> str:
+        """The URI to dial to reach the employee directly."""
+        return f"sip:{self.user}@{self.host}:{self.port}"
+
     @model_validator(mode="after")
     def _port_range(self) -> "SIPSettings":
         if self.rtp_port_low >= self.rtp_port_high:

@@ -124,20 +124,13 @@ def serve(
     check: Annotated[bool, typer.Option("--check", help="Load and self-test, then exit (0 = ready).")] = False,
 ) -> None:
     """Run the service: load the models once, self-test the speech path, then serve until stopped."""
-    from telephony.service import start_service
-
     settings = _settings(config)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    try:
-        report = start_service(settings)
-    except ConfigError as exc:
-        raise _fail(str(exc)) from exc
-    except OSError as exc:  # a port is taken, or the host is not an address of this machine
-        raise _fail(f"cannot start the line on {settings.sip.host}:{settings.sip.port}: {exc}") from exc
+    report = _start(settings)
     for line in report.lines():
-        typer.echo(line, err=False)
+        typer.echo(line)
     sys.stdout.flush()
     service = report.service
     try:
@@ -163,13 +156,8 @@ def call(
     """Place one outbound call with the employee and wait until it is over."""
     from dataclasses import asdict
 
-    from telephony.service import start_service
-
     settings = _settings(config)
-    try:
-        report = start_service(settings)
-    except OSError as exc:
-        raise _fail(f"cannot start the line on {settings.sip.host}:{settings.sip.port}: {exc}") from exc
+    report = _start(settings)
     service = report.service
     try:
         if not report.ok:
@@ -189,6 +177,18 @@ def call(
         typer.echo(f"{outcome.status} (SIP {outcome.sip_code}), {outcome.duration_s:.0f} s, {outcome.turns} turn(s)"
                    + (f", conversation #{outcome.conversation_id}" if outcome.conversation_id else ""))
     raise typer.Exit(0 if outcome.status == "completed" else 1)
+
+
+def _start(settings: Settings):
+    """Load the models and open the line, or exit with the reason (a bad config, a port in use)."""
+    from telephony.service import start_service
+
+    try:
+        return start_service(settings)
+    except ConfigError as exc:
+        raise _fail(str(exc)) from exc
+    except OSError as exc:  # a port is taken, or the host is not an address of this machine
+        raise _fail(f"cannot start the line on {settings.sip.host}:{settings.sip.port}: {exc}") from exc
 
 
 def _memory(settings: Settings):

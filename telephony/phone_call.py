@@ -220,7 +220,7 @@ class PhoneCall:
         dialog = self.board.phone.sip.dialog_for(self.call_id)
         fallback = dialog.next_hop()[0] if dialog else sip.host
         uri = target_uri(target, sip.registrar, fallback)
-        referred_by = f"sip:{sip.user}@{sip.host}:{sip.port}"
+        referred_by = sip.address
         transfer = BlindTransfer(self.board.phone.sip, self.call_id, uri, referred_by, sip.transfer_timeout_s)
 
         def run() -> None:

@@ -55,7 +55,7 @@ class Service:
 
 def how_to_call(settings: Settings) -> list[str]:
     sip = settings.sip
-    address = f"sip:{sip.user}@{sip.host}:{sip.port}"
+    address = sip.address
     lines = [f"listening for calls on {address} (UDP; RTP ports {sip.rtp_port_low}-{sip.rtp_port_high})"]
     if sip.registrar:
         lines.append(f"registering as {sip.user} at {sip.registrar} (calls to extension {sip.user} reach the employee)")
@@ -66,7 +66,7 @@ def how_to_call(settings: Settings) -> list[str]:
     return lines
 
 
-def start_service(settings: Settings, *, listen: bool = True) -> StartupReport:
+def start_service(settings: Settings) -> StartupReport:
     report = StartupReport()
     models_dir = settings.service.data_dir / "models"
 
@@ -94,12 +94,11 @@ def start_service(settings: Settings, *, listen: bool = True) -> StartupReport:
     report.ok = overlap >= 0.8
     report.add("self-test TTS->G.711->STT", time.perf_counter() - started, f"heard {heard.text!r} ({overlap:.0%} of words)")
     service = Service(settings, stt, tts, brain)  # held for as long as the process serves
-    if listen:
-        started = time.perf_counter()
-        board = Switchboard(settings, stt, tts, brain)
-        board.start()  # binds the SIP port now: a port in use is an error at start, not at the first call
-        service.board = board
-        report.add("phone line (SIP)", time.perf_counter() - started, f"{settings.sip.host}:{settings.sip.port}")
-        report.notes.extend(how_to_call(settings))
+    started = time.perf_counter()
+    board = Switchboard(settings, stt, tts, brain)
+    board.start()  # binds the SIP port now: a port in use is an error at start, not at the first call
+    service.board = board
+    report.add("phone line (SIP)", time.perf_counter() - started, f"{settings.sip.host}:{settings.sip.port}")
+    report.notes.extend(how_to_call(settings))
     report.service = service
     return report

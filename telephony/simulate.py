@@ -73,7 +73,7 @@ def simulate_call(
     quiet_frames = 0
     while time.perf_counter() < tail_end and quiet_frames < 100:
         tick(silence)
-        busy = loop.speaking or loop.listener.endpointer.in_speech or any(not f.done() for f in loop._pending)
+        busy = loop.busy or loop.listener.endpointer.in_speech
         quiet_frames = 0 if busy else quiet_frames + 1
     loop.finish()
     worker.close()

@@ -49,11 +49,6 @@ class Switchboard:
         self.finished: list[CallOutcome] = []
         self._lock = threading.Lock()
 
-    @property
-    def address(self) -> str:
-        sip = self.settings.sip
-        return f"sip:{sip.user}@{sip.host}:{sip.port}"
-
     def start(self) -> None:
         self.phone.start()
         address = self.settings.service.metrics_address
@@ -107,8 +102,7 @@ class Switchboard:
             call = self.phone.call(uri)
         except Exception as exc:  # noqa: BLE001 - unreachable host, timeout, 4xx before any call state
             log.warning("call to %s failed: %s", uri, exc)
-            code = None
-            return self._record(CallOutcome("", "outbound", uri, "failed", code, ended_by=str(exc)))
+            return self._record(CallOutcome("", "outbound", uri, "failed", None, ended_by=str(exc)))
         call_id = call.call_id
         CALL_ID.set(call_id)
         deadline = time.monotonic() + self.settings.sip.ring_timeout_s

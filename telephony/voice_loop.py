@@ -99,7 +99,8 @@ class VoiceLoop:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="brain", daemon=True)
         self._thread.start()
-        self._pending: list[asyncio.Future] = []
+        self._pending: list[asyncio.Future] = []  # brain work not finished yet (pruned as it completes)
+        self._pending_lock = threading.Lock()
         self._turn_lock: asyncio.Lock | None = None  # created on the brain loop; one turn at a time
         self.ended = False
         self._call_id = CALL_ID.get()
@@ -141,9 +142,16 @@ class VoiceLoop:
             self._submit(self._turn(record))
 
     @property
+    def thinking(self) -> bool:
+        """Brain work (a reply, a synthesis, the warm-up) is still running."""
+        with self._pending_lock:
+            self._pending = [f for f in self._pending if not f.done()]
+            return bool(self._pending)
+
+    @property
     def busy(self) -> bool:
         """The agent is speaking or still working on a reply."""
-        return self.speaking or any(not f.done() for f in self._pending)
+        return self.speaking or self.thinking
 
     @property
     def silent_ms(self) -> int:
@@ -191,7 +199,7 @@ class VoiceLoop:
         self.listener.flush()
         self.listener.wait_finals(timeout)
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and any(not f.done() for f in self._pending):
+        while time.monotonic() < deadline and self.thinking:
             time.sleep(0.02)
         self._submit(self.conversation.end()).result(timeout)
         self.close()
@@ -210,17 +218,15 @@ class VoiceLoop:
             self._interrupt()
         elif isinstance(event, Blip):
             self.blips += 1
-        elif isinstance(event, FinalText) and event.text.strip() and (self.hung_up or self.ended):
+        elif isinstance(event, FinalText) and event.text.strip():
             record = TurnRecord(event.text.strip(), speech_end_ms=event.end_ms, endpoint_ms=event.endpoint_ms,
                                 stt_wait_s=event.final_wait_s)
             self.turns.append(record)
-            self.conversation.note_caller(record.caller_text)
-            self._store_turn(record)
-        elif isinstance(event, FinalText) and event.text.strip() and not self.ended:
-            record = TurnRecord(event.text.strip(), speech_end_ms=event.end_ms, endpoint_ms=event.endpoint_ms,
-                                stt_wait_s=event.final_wait_s)
-            self.turns.append(record)
-            self._submit(self._turn(record))
+            if self.hung_up or self.ended:  # nobody will hear an answer: keep the words, do not reply
+                self.conversation.note_caller(record.caller_text)
+                self._store_turn(record)
+            else:
+                self._submit(self._turn(record))
 
     def _interrupt(self, barge_in: bool = True) -> None:
         """Barge-in: stop playback now, cancel the reply, keep only what was heard."""
@@ -241,7 +247,8 @@ class VoiceLoop:
     # -- brain thread -----------------------------------------------------------------------------
     def _submit(self, coroutine) -> "asyncio.Future":
         future = asyncio.run_coroutine_threadsafe(self._in_call_context(coroutine), self._loop)
-        self._pending.append(future)
+        with self._pending_lock:
+            self._pending.append(future)
         return future
 
     async def _in_call_context(self, coroutine):

@@ -532,3 +532,21 @@ ctrl_tcp_listen 127.0.0.1:{self.ctrl_port}
                 self.proc.kill()
                 self.proc.wait()
         self._log.close()
+
+
+def wait_finished(board, count: int, timeout: float = 30.0):
+    """The ``count``-th call the switchboard finished (waits for it)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and len(board.finished) < count:
+        time.sleep(0.05)
+    assert len(board.finished) >= count, "the call did not end"
+    return board.finished[count - 1]
+
+
+def finished_calls(board, call_ids, timeout: float = 30.0) -> list:
+    """The outcomes of these calls once all are finished (waits for them), in finishing order."""
+    wanted = set(call_ids)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not wanted <= {o.call_id for o in board.finished}:
+        time.sleep(0.05)
+    return [o for o in board.finished if o.call_id in wanted]

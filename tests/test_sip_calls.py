@@ -15,7 +15,7 @@ import pytest
 
 from speech.audio import STT_RATE, rms_dbfs
 from speech.resample import resample
-from sip_peers import RtpSink, run_sipp, uac_scenario, write_rtp_pcap
+from sip_peers import RtpSink, finished_calls, run_sipp, uac_scenario, wait_finished, write_rtp_pcap
 
 RATE = 8000
 DTMF_PCAP = "/usr/share/sip-tester/dtmf_2833_{}.pcap"
@@ -27,14 +27,6 @@ def silence(seconds: float) -> np.ndarray:
 
 def target(board) -> str:
     return f"127.0.0.1:{board.settings.sip.port}"
-
-
-def wait_finished(board, count: int, timeout: float = 30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and len(board.finished) < count:
-        time.sleep(0.05)
-    assert len(board.finished) >= count, "the call did not end"
-    return board.finished[count - 1]
 
 
 def transcript(board, conversation_id: int) -> list[tuple[str, str]]:
@@ -262,10 +254,7 @@ def test_a_returning_caller_is_greeted_by_name(board, voice):
     second.wait_quiet(after=0.0)
     second.hang_up()
     second.close()
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and not any(o.call_id == second.call_id for o in board.finished):
-        time.sleep(0.05)
-    [outcome] = [o for o in board.finished if o.call_id == second.call_id]
+    [outcome] = finished_calls(board, [second.call_id])
     greeting = transcript(board, outcome.conversation_id)[0][1].lower()
     assert any(name in greeting for name in ("carol", "jensen")), greeting
 
@@ -312,11 +301,7 @@ def test_simultaneous_calls_with_garbage_on_the_line_and_a_steady_rtp_clock(boar
         replies.append(caller.voiced_arrivals())
         caller.hang_up()
         caller.close()
-    ids = {c.call_id for c in callers}
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and len({o.call_id for o in board.finished} & ids) < 3:
-        time.sleep(0.1)
-    outcomes = [o for o in board.finished if o.call_id in ids]
+    outcomes = finished_calls(board, [c.call_id for c in callers])
     assert len(outcomes) == 3 and all(o.status == "completed" and o.turns >= 1 for o in outcomes)
     assert all(o.audio_late_ticks <= 2 for o in outcomes), [o.audio_late_ticks for o in outcomes]
 

@@ -15,61 +15,38 @@ import pytest
 
 from sip_peers import Baresip, free_port, run_sipp
 
-UAS = """<?xml version="1.0" encoding="ISO-8859-1" ?>
-<scenario name="callee">
-<recv request="INVITE"/>
-<send><![CDATA[
-SIP/2.0 180 Ringing
+def reply(status: str, *, cseq: str = "[last_CSeq:]", extra: str = "") -> str:
+    """A sipp <send> of a response to the last request, with the callee's To-tag."""
+    extra = f"{extra}\n" if extra else ""
+    return f"""<send><![CDATA[
+SIP/2.0 {status}
 [last_Via:]
 [last_From:]
 [last_To:];tag=[pid]callee[call_number]
 [last_Call-ID:]
-[last_CSeq:]
-Contact: <sip:callee@[local_ip]:[local_port]>
-Content-Length: 0
+{cseq}
+{extra}Content-Length: 0
 
-]]></send>
+]]></send>"""
+
+
+UAS = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="callee">
+<recv request="INVITE"/>
+""" + reply("180 Ringing", extra="Contact: <sip:callee@[local_ip]:[local_port]>") + """
 {final}
 </scenario>
 """
 
 FINAL = """<pause milliseconds="300"/>
-<send><![CDATA[
-SIP/2.0 {code} {phrase}
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]callee[call_number]
-[last_Call-ID:]
-[last_CSeq:]
-Content-Length: 0
-
-]]></send>
+""" + reply("{code} {phrase}") + """
 <recv request="ACK"/>"""
 
 NO_ANSWER = """<recv request="CANCEL">
 <action><ereg regexp="CSeq: ([0-9]+) CANCEL" search_in="msg" check_it="true" assign_to="whole,cseq"/></action>
 </recv>
 <Reference variables="whole"/>
-<send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]callee[call_number]
-[last_Call-ID:]
-[last_CSeq:]
-Content-Length: 0
-
-]]></send>
-<send><![CDATA[
-SIP/2.0 487 Request Terminated
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]callee[call_number]
-[last_Call-ID:]
-CSeq: [$cseq] INVITE
-Content-Length: 0
-
-]]></send>
+""" + reply("200 OK") + "\n" + reply("487 Request Terminated", cseq="CSeq: [$cseq] INVITE") + """
 <recv request="ACK"/>"""
 
 

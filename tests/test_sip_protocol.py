@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from sip_peers import RtpSink, SipSocket, free_port, header, run_sipp, uac_scenario
+from sip_peers import RtpSink, SipSocket, finished_calls, free_port, header, run_sipp, uac_scenario
 
 OPTIONS = """<?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="options">
@@ -333,10 +333,7 @@ Content-Length: 0
         board.settings.call.media_timeout_s = 60.0
         peer.close()
     assert bye is not None
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and not any(o.call_id == call_id for o in board.finished):
-        time.sleep(0.05)
-    assert [o.ended_by for o in board.finished if o.call_id == call_id] == ["media-timeout"]
+    assert [o.ended_by for o in finished_calls(board, [call_id], 10)] == ["media-timeout"]
 
 
 def test_a_call_that_cannot_be_set_up_is_released_not_left_hanging(board, monkeypatch):
@@ -353,8 +350,5 @@ def test_a_call_that_cannot_be_set_up_is_released_not_left_hanging(board, monkey
     end = peer.wait_for(lambda t: t.startswith("BYE ") and call_id in t, 10)
     peer.close()
     assert end is not None
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and not any(o.call_id == call_id for o in board.finished):
-        time.sleep(0.05)
-    assert [o.status for o in board.finished if o.call_id == call_id] == ["failed"]
+    assert [o.status for o in finished_calls(board, [call_id], 5)] == ["failed"]
     assert alive(board)

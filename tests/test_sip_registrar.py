@@ -31,7 +31,7 @@ import pytest
 from config import Settings
 from config.settings import SIPSettings
 from speech.audio import rms_dbfs
-from sip_peers import RtpSink, SipSocket, free_port, run_sipp, uac_scenario, write_rtp_pcap
+from sip_peers import RtpSink, SipSocket, free_port, run_sipp, uac_scenario, wait_finished, write_rtp_pcap
 from telephony.sip.phone import EmployaiPhone
 
 KAMAILIO = shutil.which("kamailio") or "/usr/sbin/kamailio"
@@ -270,11 +270,6 @@ def reg_board(tmp_path_factory, kamailio, stt, tts):
 
 def registered(board) -> bool:
     return board.phone.sip.registered.wait(10)
-
-
-def wait_finished(board, count: int, timeout: float = 30.0):
-    assert wait_until(lambda: len(board.finished) >= count, timeout), "the call did not end"
-    return board.finished[count - 1]
 
 
 # -- 1. registration ----------------------------------------------------------------------------------

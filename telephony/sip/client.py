@@ -2,7 +2,7 @@
 
 What changes, and why (the pyVoIP defects are listed in ../shared/SIP-NOTES.md):
 
-- in-dialog requests (BYE, REFER, INFO, the ACK of a 2xx) come from :class:`Dialog`: Route set from
+- in-dialog requests (BYE, REFER, the ACK of a 2xx) come from :class:`Dialog`: Route set from
   Record-Route, the peer's Contact as target, a CSeq per dialog;
 - 18x/2xx answers to an INVITE mirror its Record-Route, so a PBX stays in the path;
 - Call-IDs and tags are random (the library's are sha256 of a counter: equal across runs);
@@ -62,8 +62,6 @@ class EmployaiSIPClient(SIPClient):
         self.registered = threading.Event()
         self.registration_error: str | None = None
         self._stop_registration = threading.Event()
-        self._registration_thread: threading.Thread | None = None
-        self.messages_rejected = 0
         self._invite_target = threading.local()  # direct mode: where the INVITE being sent goes
         self._outbound_targets: dict[str, tuple[str, int]] = {}  # Call-ID -> callee (direct mode)
         self._unacked: dict[str, list] = {}  # Call-ID -> [request, 200 text, first sent, next resend, interval]
@@ -121,19 +119,16 @@ class EmployaiSIPClient(SIPClient):
     def dialog_for(self, call_id: str) -> Dialog | None:
         return self.dialogs.get(call_id)
 
+    def _render(self, dialog: Dialog, method: str, **kwargs) -> str:
+        """An in-dialog request with this endpoint's Via (new branch) and Contact."""
+        return dialog.request(method, via=self._via_header(rport=True), contact=self._contact_header(), **kwargs)
+
     def send_in_dialog(self, call_id: str, method: str, *, headers: list[str] | tuple[str, ...] = (),
                        body: str = "", content_type: str | None = None, cseq: int | None = None) -> str:
         dialog = self.dialogs[call_id]
-        message = dialog.request(method, via=self._via_header(rport=True), contact=self._contact_header(),
-                                 headers=headers, body=body, content_type=content_type, cseq=cseq)
+        message = self._render(dialog, method, headers=headers, body=body, content_type=content_type, cseq=cseq)
         self.send_raw(message.encode(), dialog.next_hop())
         return message
-
-    def gen_bye(self, request: SIPMessage) -> str:
-        dialog = self.dialogs.get(request.headers["Call-ID"])
-        if dialog is None:
-            return super().gen_bye(request)
-        return dialog.request("BYE", via=self._via_header(rport=True), contact=self._contact_header())
 
     def bye(self, request: SIPMessage) -> None:
         call_id = request.headers["Call-ID"]
@@ -142,21 +137,25 @@ class EmployaiSIPClient(SIPClient):
         else:
             super().bye(request)
 
+    def _our_dialog_for_2xx(self, response: SIPMessage) -> Dialog | None:
+        """The dialog a 2xx to our own INVITE established (its ACK is an in-dialog request), else None."""
+        if response.type != SIPMessageType.RESPONSE or not 200 <= int(response.status) < 300:
+            return None
+        dialog = self.dialogs.get(response.headers.get("Call-ID"))
+        return dialog if dialog is not None and not dialog.is_uas else None
+
     def gen_ack(self, request: SIPMessage, request_uri: str | None = None) -> str:
-        call_id = request.headers.get("Call-ID")
-        dialog = self.dialogs.get(call_id)
-        is_2xx = request.type == SIPMessageType.RESPONSE and 200 <= int(request.status) < 300
-        if dialog is None or not is_2xx or dialog.is_uas:
+        dialog = self._our_dialog_for_2xx(request)
+        if dialog is None:
             return super().gen_ack(request, request_uri)
-        return dialog.request("ACK", via=self._via_header(rport=True), contact=self._contact_header(),
-                              cseq=dialog.invite_cseq)
+        return self._render(dialog, "ACK", cseq=dialog.invite_cseq)
 
     def ack_target(self, request: SIPMessage) -> tuple[str, int]:
-        dialog = self.dialogs.get(request.headers.get("Call-ID"))
-        is_2xx = request.type == SIPMessageType.RESPONSE and 200 <= int(request.status) < 300
-        if dialog is not None and is_2xx and not dialog.is_uas:
+        dialog = self._our_dialog_for_2xx(request)
+        if dialog is not None:
             return dialog.next_hop()
         target = self._outbound_targets.get(request.headers.get("Call-ID"))
+        is_2xx = request.type == SIPMessageType.RESPONSE and 200 <= int(request.status) < 300
         if target is not None and not is_2xx:
             return target
         return super().ack_target(request)
@@ -197,14 +196,12 @@ class EmployaiSIPClient(SIPClient):
         raw = RawHeaders(message.raw)
         missing = [label for name, label in MANDATORY.items() if name not in raw]
         if message.type == SIPMessageType.MESSAGE and missing:
-            self.messages_rejected += 1
             log.warning("rejected %s without %s", raw.start_line[:60], ", ".join(missing))
             self._send_minimal_response(message, raw, 400, "Bad Request", f"Missing {', '.join(missing)}")
             return
         try:
             self._dispatch(message, raw)
         except Exception as exc:  # noqa: BLE001 - one bad message must not stop the receive thread
-            self.messages_rejected += 1
             log.exception("error while handling %s", raw.start_line[:80])
             if message.type == SIPMessageType.MESSAGE and message.method != "ACK":
                 self._send_minimal_response(message, raw, 500, "Server Internal Error", type(exc).__name__)
@@ -277,9 +274,7 @@ class EmployaiSIPClient(SIPClient):
             self.phone._status = PhoneStatus.REGISTERED
             return True
         self._stop_registration.clear()
-        self._registration_thread = threading.Thread(target=self._registration_loop, name="sip-register",
-                                                     daemon=True)
-        self._registration_thread.start()
+        threading.Thread(target=self._registration_loop, name="sip-register", daemon=True).start()
         return True
 
     def _registration_loop(self) -> None:

@@ -3,7 +3,7 @@
 This is the one place where the project corrects the SIP library: rfcvoip builds BYE from the
 INVITE it received, ignores Record-Route (so a PBX that asked to stay in the path is bypassed),
 shares one CSeq counter between all calls and never sends REFER. Here a dialog keeps its own
-tags, remote target, route set and local CSeq, and BYE / REFER / ACK / INFO are all rendered from it.
+tags, remote target, route set and local CSeq, and BYE / REFER / ACK are all rendered from it.
 """
 
 from __future__ import annotations

@@ -44,12 +44,15 @@ class CallAudio:
 
     def media_silent_s(self) -> float:
         """Seconds since the caller's last RTP packet (a vanished peer sends no BYE)."""
-        self._watch_arrivals(self._client())
+        self._client()
         return time.monotonic() - self.last_packet
 
     def _client(self):
+        """The call's RTP client (a re-INVITE may replace it: each new one gets its arrivals watched)."""
         clients = self.call._rtp_clients_snapshot()
-        return clients[0] if clients else None
+        client = clients[0] if clients else None
+        self._watch_arrivals(client)
+        return client
 
     @property
     def codec(self) -> str:
