@@ -90,8 +90,12 @@ def voice(settings):
 
 
 @pytest.fixture(scope="session")
-def board(tmp_path_factory, stt, tts):
-    """The SIP endpoint with the real models, on a free port, shared by the SIP tests."""
+def board(tmp_path_factory, stt, voice):
+    """The SIP endpoint with the real models, on a free port, shared by the SIP tests.
+
+    The agent speaks with the steady (noise-free) Piper voice: what the tests transcribe from the
+    wire is then the same audio on every run.
+    """
     import socket
 
     from brain.employee import Brain
@@ -104,7 +108,7 @@ def board(tmp_path_factory, stt, tts):
     settings = Settings(service={"data_dir": str(data), "metrics_address": "127.0.0.1:0"}, llm={"n_ctx": 2048},
                         sip={"port": port, "rtp_port_low": 31000, "rtp_port_high": 31999, "max_calls": 3})
     brain = Brain(settings)
-    switchboard = Switchboard(settings, stt, tts, brain)
+    switchboard = Switchboard(settings, stt, voice, brain)
     switchboard.start()
     yield switchboard
     switchboard.stop()

@@ -176,7 +176,6 @@ def test_the_agent_says_goodbye_and_hangs_up(board, voice):
 
 
 def test_silence_gets_a_reprompt_then_a_polite_hang_up(board, stt):
-    done = len(board.finished)
     call = board.settings.call
     saved = (call.silence_reprompt_s, call.silence_hangup_s)
     call.silence_reprompt_s, call.silence_hangup_s = 3.0, 3.0
@@ -186,11 +185,14 @@ def test_silence_gets_a_reprompt_then_a_polite_hang_up(board, stt):
         assert caller.ended.wait(40), "no hang-up after the silence"
     finally:
         call.silence_reprompt_s, call.silence_hangup_s = saved
-    outcome = wait_finished(board, done + 1)
+    [outcome] = finished_calls(board, [caller.call_id])
     words = heard(stt, caller.agent_audio())
     caller.close()
     assert outcome.ended_by == "silence"
-    assert "still there" in words and "end the call" in words, words
+    # What was said, exactly and in order (the transcript), and that it reached the wire as speech.
+    said = [c for r, c in transcript(board, outcome.conversation_id) if r == "assistant"]
+    assert said[1:] == [call.reprompt, call.silence_goodbye], said
+    assert "still there" in words and "call back" in words, words
 
 
 def test_a_transferred_call_tells_the_employee_who_sent_it(board):
