@@ -29,7 +29,6 @@ from speech.listener import FinalText, TranscriptionWorker, transcribe_stream  #
 from speech.resample import resample, telephone_path  # noqa: E402
 from speech.scoring import word_error_rate  # noqa: E402
 from speech.stt import WhisperSTT  # noqa: E402
-from speech.tts import PiperTTS  # noqa: E402
 
 TTS_TEXTS = [
     "Thanks for calling Northwind Dental, this is Ava. How can I help you today?",
@@ -126,6 +125,8 @@ def bench_streaming(settings: Settings, recordings, stt: WhisperSTT) -> dict[str
 
 
 def bench_tts(settings: Settings, repeats: int) -> dict[str, object]:
+    from speech.tts import PiperTTS  # here, so an STT-only run (--skip-tts) needs no Piper install
+
     tts = PiperTTS.from_settings(settings.tts)
     tts.warm_up()
     first, rtf = [], []
@@ -149,6 +150,7 @@ def main() -> None:
                         help="STT models for RTF/WER; NAME:full = the fixed 30 s encoder window (baseline)")
     parser.add_argument("--audio", type=Path, default=Path(os.environ.get("EMPLOYAI_TEST_AUDIO", REPO.parent / "shared" / "audio")))
     parser.add_argument("--skip-streaming", action="store_true", help="skip the real-time streaming pass (~2.5 min)")
+    parser.add_argument("--skip-tts", action="store_true", help="skip the Piper pass (e.g. on a GPU box without the voice)")
     args = parser.parse_args()
 
     settings = Settings()
@@ -160,7 +162,8 @@ def main() -> None:
     if not args.skip_streaming:
         stt = WhisperSTT.from_settings(settings.stt, settings.service.data_dir / "models")
         result["streaming"] = {"model": settings.stt.model, **bench_streaming(settings, recordings, stt)}
-    result["tts"] = bench_tts(settings, args.repeats)
+    if not args.skip_tts:
+        result["tts"] = bench_tts(settings, args.repeats)
     result["bench_seconds"] = round(time.time() - started, 1)
     if args.json:
         print(json.dumps(result))
