@@ -34,6 +34,7 @@ from brain.facts import FactGuard, support_figures
 from brain.knowledge import KnowledgeIndex
 from brain.policy import REFUSAL, Policy
 from brain.line import LineControl
+from brain.outbound import GoalFlow, OutboundTask
 from brain.llm import ChatMessage, CompletionRequest, LLMBackend, load_backend
 from brain.prompt import business_hours_text, caller_name, greeting, system_prompt
 from brain.tools import LOOKUP_TOOLS, CallSession, build_tools
@@ -115,8 +116,9 @@ class Brain:
         self.router = IntentRouter(self.memory.embedder)
         self.knowledge = KnowledgeIndex(self.memory)
 
-    def conversation(self, caller: str, line: LineControl, channel: str = "phone", call_context: str = "") -> "Conversation":
-        return Conversation(self, caller, line, channel, call_context)
+    def conversation(self, caller: str, line: LineControl, channel: str = "phone", call_context: str = "",
+                     task: OutboundTask | None = None) -> "Conversation":
+        return Conversation(self, caller, line, channel, call_context, task)
 
     def close(self) -> None:
         self.backend.close()
@@ -124,7 +126,8 @@ class Brain:
 
 
 class Conversation:
-    def __init__(self, brain: Brain, caller: str, line: LineControl, channel: str, call_context: str = "") -> None:
+    def __init__(self, brain: Brain, caller: str, line: LineControl, channel: str, call_context: str = "",
+                 task: OutboundTask | None = None) -> None:
         self.brain = brain
         self.memory = brain.memory.for_caller(caller)
         self.memory.start_conversation(channel)
@@ -162,6 +165,11 @@ class Conversation:
             job, brain.router, brain.knowledge.answer, caller, self.memory.human, self._remember_from_dialogue)
         self._tools = {t.name: t for t in build_tools(self.session)}  # every tool, for the dialogue flows
         self.overhead_s: list[float] = []  # per turn: intent, retrieval, policy and fact guard
+        self.task = task
+        self.goal = GoalFlow(task, job, self._document_answer) if task is not None else None
+        if task is not None:
+            self.memory.record("system", f"outbound call{' for campaign ' + task.campaign if task.campaign else ''}: "
+                                         f"calling to {task.purpose}")
 
     @staticmethod
     def _model_tools(tools: list, policy: str, custom: list[str]) -> list:
@@ -185,10 +193,36 @@ class Conversation:
         return self.session.ended
 
     def greeting(self) -> str:
+        """What the employee says on answering; empty on a campaign call (the callee speaks first)."""
+        if self.goal is not None:
+            return ""
         text = greeting(self.brain.job, self.memory.human())
-        self.memory.record("assistant", text)
-        self._transcript.append(("assistant", text))
+        self.record_reply(text)
         return text
+
+    def opening(self) -> str:
+        """A campaign call's opening, when the callee picked up but said nothing."""
+        assert self.goal is not None
+        text = self.goal.opening()
+        self.record_reply(text)
+        return text
+
+    def voicemail_message(self) -> str:
+        """The message left on an answering machine (the goal flow ends with it)."""
+        assert self.goal is not None
+        text = self.goal.voicemail_message()
+        self.record_reply(text)
+        return text
+
+    def _document_answer(self, text: str) -> str | None:
+        """A question about the company asked in the middle of a campaign call, answered from the documents."""
+        if not _QUESTION.search(text):
+            return None
+        found = self.brain.knowledge.answer(text)
+        if found is None:
+            return None
+        self.receptionist.last_support = [found.text]
+        return found.text
 
     def _remember_from_dialogue(self, fact: str) -> None:
         try:
@@ -200,6 +234,8 @@ class Conversation:
         """Figures this turn may state: the caller's words, their memory, the passages just retrieved."""
         texts = [text for who, text in self._transcript if who == "caller"] + [self.session.caller_number]
         texts += [self.memory.human()] + self.receptionist.last_support
+        if self.task is not None:  # a campaign call may state what its contact list says (the time booked, ...)
+            texts += [str(v) for v in self.task.contact.values()] + [self.task.goal]
         support: set[str] = set()
         for text in texts:
             support |= support_figures(text)
@@ -228,6 +264,11 @@ class Conversation:
         return ToolUsed(reply.tool, json.dumps(reply.arguments), text, error)
 
     def _deterministic(self, caller_text: str) -> Reply | None:
+        if self.goal is not None and not self.goal.done:
+            handled = self.goal.handle(caller_text)
+            if handled is not None:
+                text, end = handled
+                return Reply(text, tool="end_call" if end else None, intent="goal")
         if self.policy.is_injection(caller_text):
             # Refuse the attempt; still answer the honest question inside it, from the documents.
             found = self.brain.knowledge.answer(caller_text)
@@ -376,14 +417,19 @@ class Conversation:
         questions = [q for q in asked if _QUESTION.search(q)]
         if questions:
             parts.insert(0, "asked: " + "; ".join(q.strip() for q in questions[:3]))
+        if self.goal is not None:
+            goal = self.goal.result.summary or f"Goal not reached (calling to {self.task.purpose})."
+            return goal + (f" Also, {who} " + "; ".join(parts) + "." if parts else "")
         return f"{who} " + ("; ".join(parts) if parts else "called") + "."
 
     async def end(self) -> PostCall:
         """Post-call work: a summary for staff, action items, and what to remember about the caller."""
         transcript = "\n".join(f"{who}: {text}" for who, text in self._transcript)
         if self.turns == 0:
-            self.memory.end_conversation("No conversation (the caller said nothing).")
-            return PostCall("No conversation (the caller said nothing).")
+            said = self.goal.result.summary if self.goal is not None and self.goal.result.summary else ""
+            summary = said or "No conversation (the caller said nothing)."
+            self.memory.end_conversation(summary)
+            return PostCall(summary)
         summary = self.action_summary()
         request = CompletionRequest(
             [ChatMessage("system", "Read this phone call. Give the caller's name if they said it (else empty), up to "

@@ -243,6 +243,23 @@ class CallSettings(Section):
     recordings: bool = Field(True, description="Record every call (stereo WAV: caller left, agent right).")
 
 
+class CampaignSettings(Section):
+    """Outbound campaigns: the defaults of ``employai campaign run`` and answering-machine detection."""
+
+    concurrency: int = Field(3, ge=1, le=64, description="Simultaneous calls of one campaign.")
+    hours: str = Field("09:00-18:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$",
+                       description="Calling hours, HH:MM-HH:MM in the campaign's time zone; no call starts outside.")
+    timezone: str | None = Field(None, description="IANA zone of the calling hours; default: [job] timezone.")
+    retries: int = Field(2, ge=0, le=20, description="Extra attempts for busy / no-answer / failed calls.")
+    retry_after_s: float = Field(1800.0, ge=0, le=7 * 86_400, description="Wait before a retry.")
+    answering_machine_detection: bool = True
+    amd_greeting_ms: int = Field(2500, ge=500, le=10_000, description="A greeting longer than this is a machine.")
+    amd_after_greeting_silence_ms: int = Field(800, ge=200, le=5000, description="Silence after a short greeting: a person.")
+    amd_initial_silence_ms: int = Field(3000, ge=500, le=15_000, description="Nobody speaks this long after answer: treat as a person.")
+    beep_wait_s: float = Field(20.0, ge=1, le=120, description="Longest wait for the beep before leaving the message anyway.")
+    voicemail_silence_ms: int = Field(2500, ge=500, le=10_000, description="No beep: speak after the greeting has been quiet this long.")
+
+
 class MemorySettings(Section):
     """MemGPT-style memory: where it is stored and how big the in-prompt blocks may grow."""
 
@@ -284,6 +301,7 @@ class Settings(BaseSettings):
     job: JobSettings = Field(default_factory=JobSettings)
     sip: SIPSettings = Field(default_factory=SIPSettings)
     call: CallSettings = Field(default_factory=CallSettings)
+    campaign: CampaignSettings = Field(default_factory=CampaignSettings)
 
     @property
     def memory_path(self) -> Path:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import signal
 import sys
 import threading
@@ -12,7 +11,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from config import ConfigError, Settings, load_settings, render_toml
+from config import ConfigError, Settings, render_toml
+from telephony.cli_support import ConfigOption, _fail, _models_dir, _settings, _start
 
 app = typer.Typer(help="Employai: an AI employee you can phone, on your own hardware.", no_args_is_help=True)
 config_app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True)
@@ -21,34 +21,6 @@ calls_app = typer.Typer(help="Past calls: transcripts, tools, timings, recording
 app.add_typer(calls_app, name="calls")
 memory_app = typer.Typer(help="The employee's memory: callers, past conversations, company documents.", no_args_is_help=True)
 app.add_typer(memory_app, name="memory")
-
-ConfigOption = Annotated[
-    Optional[Path],
-    typer.Option("--config", "-c", help="employai.toml to use (default: $EMPLOYAI_CONFIG, then ./employai.toml)."),
-]
-
-
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    typer.echo(f"employai: {message}", err=True)
-    return typer.Exit(code)
-
-
-def _settings(path: Path | None) -> Settings:
-    try:
-        settings = load_settings(path)
-    except ConfigError as exc:
-        raise _fail(str(exc)) from exc
-    from telephony.logcontext import install
-
-    logging.basicConfig(level=settings.service.log_level, stream=sys.stderr)
-    for handler in logging.getLogger().handlers:
-        install(handler)  # every line: time, level, [call id], logger, message
-    logging.captureWarnings(True)  # the SIP library reports failed calls as RuntimeWarnings
-    return settings
-
-
-def _models_dir(settings: Settings) -> Path:
-    return settings.service.data_dir / "models"
 
 
 @config_app.command("show")
@@ -177,18 +149,6 @@ def call(
         typer.echo(f"{outcome.status} (SIP {outcome.sip_code}), {outcome.duration_s:.0f} s, {outcome.turns} turn(s)"
                    + (f", conversation #{outcome.conversation_id}" if outcome.conversation_id else ""))
     raise typer.Exit(0 if outcome.status == "completed" else 1)
-
-
-def _start(settings: Settings):
-    """Load the models and open the line, or exit with the reason (a bad config, a port in use)."""
-    from telephony.service import start_service
-
-    try:
-        return start_service(settings)
-    except ConfigError as exc:
-        raise _fail(str(exc)) from exc
-    except OSError as exc:  # a port is taken, or the host is not an address of this machine
-        raise _fail(f"cannot start the line on {settings.sip.host}:{settings.sip.port}: {exc}") from exc
 
 
 def _memory(settings: Settings):
@@ -418,6 +378,10 @@ def chat(
 def main() -> None:
     app()
 
+
+from telephony.campaign.cli import campaign_app  # noqa: E402 - its commands use the helpers above
+
+app.add_typer(campaign_app, name="campaign")
 
 if __name__ == "__main__":
     main()

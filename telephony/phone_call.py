@@ -12,8 +12,10 @@ import re
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
+from brain.outbound import OutboundTask, sounds_like_answering_machine
+from speech.answering_machine import Answerer, AnsweringMachineDetector, BeepDetector, Verdict
 from telephony.sip.headers import RawHeaders, uri_of
 from telephony.sip.library import CallState, InvalidStateError, VoIPCall
 from telephony.sip.media import CallAudio, FrameClock
@@ -33,7 +35,7 @@ class CallOutcome:
     call_id: str
     direction: str  # inbound | outbound
     remote: str
-    status: str  # completed | busy | no-answer | rejected | invalid | failed | cancelled
+    status: str  # completed | voicemail | busy | no-answer | rejected | invalid | failed | cancelled
     sip_code: int | None = None
     ended_by: str = ""  # caller | agent | transfer | limit | silence | shutdown
     conversation_id: int | None = None
@@ -43,6 +45,11 @@ class CallOutcome:
     barge_ins: int = 0
     audio_late_ticks: int = 0
     voice_to_voice_ms: list[int] = field(default_factory=list)
+    answered_by: str | None = None  # human | machine (campaign calls: answering-machine detection)
+    amd_reason: str = ""
+    goal_achieved: bool | None = None
+    summary: str = ""
+    recording: str | None = None
 
 
 class SipLine:
@@ -82,7 +89,7 @@ def call_context(invite_raw: bytes) -> str:
 
 
 class PhoneCall:
-    def __init__(self, board: "Switchboard", call: VoIPCall, direction: str) -> None:
+    def __init__(self, board: "Switchboard", call: VoIPCall, direction: str, task: OutboundTask | None = None) -> None:
         self.board = board
         self.call = call
         self.direction = direction
@@ -99,6 +106,20 @@ class PhoneCall:
         self.stop_requested: str | None = None  # set by the switchboard (shutdown) or an operator
         self._transfer_thread: threading.Thread | None = None
         self._transfer_result: TransferResult | None = None
+        self.task = task  # a campaign call: the goal, the callee's details
+        self.on_started: "Callable[[PhoneCall], None] | None" = None  # the conversation is on disk
+        campaign = board.settings.campaign
+        self.amd: AnsweringMachineDetector | None = None
+        if task is not None:
+            self.amd = AnsweringMachineDetector(
+                greeting_ms=campaign.amd_greeting_ms if campaign.answering_machine_detection else 10**9,
+                after_greeting_silence_ms=campaign.amd_after_greeting_silence_ms,
+                initial_silence_ms=campaign.amd_initial_silence_ms)
+        self._human_at_ms: int | None = None  # person judged; waiting for their words' transcript
+        self._voicemail: str | None = None  # None | "waiting" (for the beep) | "leaving"
+        self._beep = BeepDetector()
+        self._vm_since_ms = 0
+        self._vm_voiced_ms = 0
 
     # -- answer ------------------------------------------------------------------------------------
     def answer(self) -> bool:
@@ -123,7 +144,7 @@ class PhoneCall:
         # Who is calling, without the port of their phone's socket (memory and callback numbers key on it).
         caller = re.sub(r"^(sips?:[^@;>]+@[^:;>]+):\d+", r"\1", self.remote)
         try:
-            conversation = self.board.brain.conversation(caller, self.line, "phone", self.context)
+            conversation = self.board.brain.conversation(caller, self.line, "phone", self.context, self.task)
             self.loop = VoiceLoop(
                 conversation, self.board.worker, self.board.tts, settings.vad, rate=8000,
                 barge_in=settings.call.barge_in, on_barge_in=self.audio.flush, on_turn=self.board.metrics.observe_turn,
@@ -136,7 +157,11 @@ class PhoneCall:
             self.board.phone.sip.forget(self.call_id)
             return self.outcome
         self.outcome.conversation_id = self.loop._conversation_id
+        if self.task is not None:
+            self.loop.answering = "hold"  # who answered? (person or machine) before replying to anything
         self._save_call_info()  # on disk from the start: a crash mid-call still shows who and when
+        if self.on_started is not None:
+            self.on_started(self)
         log.info("call %s %s %s answered (codec %s)", self.call_id, self.direction, self.remote, self.audio.codec)
         try:
             self._converse()
@@ -174,7 +199,10 @@ class PhoneCall:
                 self.outcome.ended_by = "media-timeout"
                 self._hang_up()
                 return
-            loop.caller_frame(self.audio.read_frame())
+            frame = self.audio.read_frame()
+            loop.caller_frame(frame)
+            if self.amd is not None and closing is None and self._answerer_frame(frame) == "voicemail":
+                closing = "voicemail"
             while self.audio.wants_frame():
                 self.audio.write_frame(loop.agent_frame())
             digits = self.audio.dtmf()
@@ -213,6 +241,65 @@ class PhoneCall:
                 return
             clock.wait()
             self.outcome.audio_late_ticks = clock.late_ticks
+
+    # -- campaign calls: person or answering machine ----------------------------------------------------
+    def _answerer_frame(self, frame) -> str | None:
+        """One frame of the callee's audio for answering-machine detection and the beep; "voicemail" once
+        the message has been queued (the call then ends when it has been spoken)."""
+        loop, amd = self.loop, self.amd
+        assert loop is not None and amd is not None
+        if amd.verdict is None:
+            verdict = amd.feed(frame)
+            if verdict is None and any(sounds_like_answering_machine(t) for t in loop.held_texts()):
+                verdict = amd.machine_by_words("its greeting says so")
+            if verdict is not None:
+                self._on_verdict(verdict)
+            return None
+        if self._human_at_ms is not None:
+            # A person, by timing: wait (up to 1.5 s) for their words, which may still say "leave a message".
+            held = loop.held_texts()
+            if any(sounds_like_answering_machine(t) for t in held):
+                self._human_at_ms = None
+                self._on_verdict(amd.machine_by_words("its greeting says so"))
+            else:
+                silent_pickup = amd.verdict.reason == "silence after answer" and not loop.listener.endpointer.in_speech
+                if held or silent_pickup or loop.now_ms - self._human_at_ms >= 1500:
+                    self._human_at_ms = None
+                    loop.release_held()  # their "Hello?" is answered with the opening
+                    if not held:
+                        loop.say(loop.conversation.opening(), recorded=True)
+            return None
+        if self._voicemail == "waiting":
+            beeped = self._beep.feed(frame)
+            if amd.is_voiced(frame):
+                self._vm_voiced_ms = loop.now_ms
+            quiet = loop.now_ms - self._vm_voiced_ms >= self.board.settings.campaign.voicemail_silence_ms
+            waited = loop.now_ms - self._vm_since_ms >= self.board.settings.campaign.beep_wait_s * 1000
+            if beeped or quiet or waited:
+                why = "after the beep" if beeped else ("after the greeting" if quiet else "beep wait over")
+                log.info("call %s: leaving the voicemail message (%s)", self.call_id, why)
+                loop.say(loop.conversation.voicemail_message(), recorded=True)
+                self._voicemail = "leaving"
+                self.outcome.status = "voicemail"
+                return "voicemail"
+        return None
+
+    def _on_verdict(self, verdict: Verdict) -> None:
+        loop = self.loop
+        assert loop is not None
+        self.outcome.answered_by = verdict.answerer.value
+        self.outcome.amd_reason = verdict.reason
+        log.info("call %s answered by a %s (%s, greeting %d ms)", self.call_id, verdict.answerer.value,
+                 verdict.reason, verdict.greeting_ms)
+        if verdict.answerer == Answerer.HUMAN:
+            self._human_at_ms = loop.now_ms
+            return
+        loop.ignore_caller()
+        if loop.speaking:
+            loop._interrupt(barge_in=False)  # never talk over the greeting
+        self._voicemail = "waiting"
+        self._vm_since_ms = self._vm_voiced_ms = loop.now_ms
+        self._beep = BeepDetector()
 
     # -- transfer ------------------------------------------------------------------------------------
     def _start_transfer(self, target: str) -> None:
@@ -261,7 +348,11 @@ class PhoneCall:
         if self.outcome.conversation_id is None:
             return
         info = {key: getattr(self.outcome, key) for key in (
-            "call_id", "direction", "remote", "status", "sip_code", "ended_by", "duration_s", "transfer", "barge_ins")}
+            "call_id", "direction", "remote", "status", "sip_code", "ended_by", "duration_s", "transfer", "barge_ins",
+            "answered_by", "goal_achieved", "summary")}
+        if self.task is not None:
+            info["campaign"] = self.task.campaign
+            info["goal"] = self.task.purpose
         info["codec"] = self.audio.codec
         try:
             self.board.brain.memory.store.set_call_info(self.outcome.conversation_id, info)
@@ -281,6 +372,12 @@ class PhoneCall:
             self.outcome.barge_ins = loop.barge_ins
             self.outcome.voice_to_voice_ms = [t.voice_to_voice_ms for t in loop.turns
                                               if t.voice_to_voice_ms is not None]
+            goal = loop.conversation.goal
+            if goal is not None:
+                self.outcome.goal_achieved = goal.result.achieved
+                self.outcome.summary = goal.result.summary
+            if loop.recorder is not None:
+                self.outcome.recording = str(loop.recorder.path)
         self._save_call_info()
         self.board.phone.sip.forget(self.call_id)
         log.info("call %s ended by %s after %.1f s, %d turn(s)", self.call_id, self.outcome.ended_by or "?",

@@ -10,7 +10,10 @@ import logging
 import threading
 import time
 
+from typing import Callable
+
 from brain.employee import Brain
+from brain.outbound import OutboundTask
 from config import Settings
 from speech.listener import TranscriptionWorker
 from speech.stt import WhisperSTT
@@ -96,8 +99,13 @@ class Switchboard:
         self._record(call.outcome)
 
     # -- outbound ------------------------------------------------------------------------------------
-    def dial(self, uri: str) -> CallOutcome:
-        """Call ``uri`` and hold the conversation; returns when the call is over (blocking)."""
+    def dial(self, uri: str, task: OutboundTask | None = None,
+             on_started: "Callable[[PhoneCall], None] | None" = None) -> CallOutcome:
+        """Call ``uri`` and hold the conversation; returns when the call is over (blocking).
+
+        ``task``: a campaign call's goal and contact (answering-machine detection, the goal flow);
+        ``on_started`` runs once the answered call's conversation is on disk (campaigns note it there).
+        """
         try:
             call = self.phone.call(uri)
         except Exception as exc:  # noqa: BLE001 - unreachable host, timeout, 4xx before any call state
@@ -119,7 +127,8 @@ class Switchboard:
         if call.state != CallState.ANSWERED:
             self.phone.sip.forget(call_id)
             return self._record(CallOutcome(call_id, "outbound", uri, outcome_for(code), code, ended_by="callee"))
-        phone_call = PhoneCall(self, call, "outbound")
+        phone_call = PhoneCall(self, call, "outbound", task)
+        phone_call.on_started = on_started
         phone_call.outcome.sip_code = code
         self._track(phone_call)
         try:

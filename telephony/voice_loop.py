@@ -113,18 +113,50 @@ class VoiceLoop:
             self.recorder = CallRecorder(path, rate)
             self._store.set_recording(self._conversation_id, str(path))
         self._last_caller = np.zeros(self.frame_len, dtype=np.int16)
+        # What happens to the caller's finished utterances: "live" answers them; "hold" keeps them until
+        # the call knows who answered (a campaign call's answering-machine check); "ignore" only records
+        # them (a voicemail greeting is not talked to).
+        self.answering = "live"
+        self._held: list[TurnRecord] = []
+        self._held_lock = threading.Lock()
 
     # -- audio thread -----------------------------------------------------------------------------
     def start(self) -> None:
         """Greet the caller; while the greeting plays, prepare the model's prompt prefix for the first question."""
         greeting = self.conversation.greeting()
-        self._submit(self._speak_text(greeting, None))
+        if greeting:
+            self._submit(self._speak_text(greeting, None))
         self._submit(asyncio.to_thread(self.conversation.warm_up))
 
-    def say(self, text: str) -> None:
-        """Speak a line that is not an answer to the caller (re-prompt, goodbye), and keep it in the transcript."""
-        self.conversation.memory.record("assistant", text)
+    def say(self, text: str, *, recorded: bool = False) -> None:
+        """Speak a line that is not an answer to the caller (re-prompt, goodbye), and keep it in the transcript
+        (``recorded``: the conversation has already recorded it)."""
+        if not recorded:
+            self.conversation.memory.record("assistant", text)
         self._submit(self._speak_text(text, None))
+
+    def held_texts(self) -> list[str]:
+        with self._held_lock:
+            return [r.caller_text for r in self._held]
+
+    def release_held(self) -> None:
+        """A person answered: what they said so far ("Hello?") becomes one turn, answered now."""
+        with self._held_lock:
+            held, self._held = self._held, []
+            self.answering = "live"
+        if held:
+            record = TurnRecord(" ".join(r.caller_text for r in held), speech_end_ms=held[-1].speech_end_ms,
+                                endpoint_ms=held[-1].endpoint_ms, stt_wait_s=held[-1].stt_wait_s)
+            self.turns.append(record)
+            self._submit(self._turn(record))
+
+    def ignore_caller(self) -> None:
+        """An answering machine: keep what it says in the transcript, never answer it."""
+        with self._held_lock:
+            held, self._held = self._held, []
+            self.answering = "ignore"
+        for record in held:
+            self.conversation.note_caller(record.caller_text)
 
     def caller_frame(self, frame: PCM) -> None:
         self.now_ms += FRAME_MS
@@ -198,6 +230,7 @@ class VoiceLoop:
             self._interrupt(barge_in=False)
         self.listener.flush()
         self.listener.wait_finals(timeout)
+        self.ignore_caller()  # words held for the answering-machine check are kept, unanswered
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and self.thinking:
             time.sleep(0.02)
@@ -221,6 +254,13 @@ class VoiceLoop:
         elif isinstance(event, FinalText) and event.text.strip():
             record = TurnRecord(event.text.strip(), speech_end_ms=event.end_ms, endpoint_ms=event.endpoint_ms,
                                 stt_wait_s=event.final_wait_s)
+            with self._held_lock:
+                if self.answering != "live" and not self.hung_up:
+                    if self.answering == "hold":
+                        self._held.append(record)
+                    else:
+                        self.conversation.note_caller(record.caller_text)
+                    return
             self.turns.append(record)
             if self.hung_up or self.ended:  # nobody will hear an answer: keep the words, do not reply
                 self.conversation.note_caller(record.caller_text)

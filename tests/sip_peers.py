@@ -160,6 +160,19 @@ Contact: <sip:{caller}@[local_ip]:[local_port]>
 Max-Forwards: 70"""
 
 
+# sipp: 200 OK to the request just received (a BYE), headers copied from it.
+OK_TO_LAST = """<send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+
+]]></send>"""
+
+
 def uac_scenario(*, codec: str = "PCMU", rtp_port: int, pcaps: list[tuple[str, int]] = (), caller: str = "caller",
                  hangup: str = "caller", extra_headers: str = "", wait_bye_ms: int = 60000) -> str:
     """A caller: INVITE, ACK, then for each (pcap, pause_ms) play it and pause; then BYE (``hangup=caller``)
@@ -183,16 +196,7 @@ Content-Length: 0
 <recv response="200" crlf="true"/>"""
     else:
         ending = f"""<recv request="BYE" timeout="{wait_bye_ms}"/>
-<send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:]
-[last_Call-ID:]
-[last_CSeq:]
-Content-Length: 0
-
-]]></send>"""
+{OK_TO_LAST}"""
     return f"""<?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="caller">
 <send retrans="500"><![CDATA[
@@ -550,3 +554,90 @@ def finished_calls(board, call_ids, timeout: float = 30.0) -> list:
     while time.monotonic() < deadline and not wanted <= {o.call_id for o in board.finished}:
         time.sleep(0.05)
     return [o for o in board.finished if o.call_id in wanted]
+
+
+def reply(status: str, *, cseq: str = "[last_CSeq:]", extra: str = "") -> str:
+    """A sipp <send> of a response to the last request, with the callee's To-tag."""
+    extra = f"{extra}\n" if extra else ""
+    return f"""<send><![CDATA[
+SIP/2.0 {status}
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]callee[call_number]
+[last_Call-ID:]
+{cseq}
+{extra}Content-Length: 0
+
+]]></send>"""
+
+
+UAS = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="callee">
+<recv request="INVITE"/>
+""" + reply("180 Ringing", extra="Contact: <sip:callee@[local_ip]:[local_port]>") + """
+{final}
+</scenario>
+"""
+
+FINAL = """<pause milliseconds="300"/>
+""" + reply("{code} {phrase}") + """
+<recv request="ACK"/>"""
+
+NO_ANSWER = """<recv request="CANCEL">
+<action><ereg regexp="CSeq: ([0-9]+) CANCEL" search_in="msg" check_it="true" assign_to="whole,cseq"/></action>
+</recv>
+<Reference variables="whole"/>
+""" + reply("200 OK") + "\n" + reply("487 Request Terminated", cseq="CSeq: [$cseq] INVITE") + """
+<recv request="ACK"/>"""
+
+
+ANSWER = """<pause milliseconds="200"/>
+<send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]callee[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Contact: <sip:callee@[local_ip]:[local_port]>
+Content-Type: application/sdp
+Content-Length: [len]
+
+v=0
+o=callee 1 1 IN IP4 [local_ip]
+s=-
+c=IN IP4 [local_ip]
+t=0 0
+m=audio [media_port] RTP/AVP 0 101
+a=rtpmap:0 PCMU/8000
+a=rtpmap:101 telephone-event/8000
+]]></send>
+<recv request="ACK"/>
+<recv request="BYE"/>
+""" + OK_TO_LAST
+
+
+def sipp_invites(log_text: str) -> dict[str, set[str]]:
+    """User part of the Request-URI -> the Call-IDs of the INVITEs sipp received (retransmissions count once)."""
+    import re
+
+    calls: dict[str, set[str]] = {}
+    for message in log_text.split("\n\n"):
+        match = re.search(r"^INVITE sip:([^@\s]+)@", message, re.M)
+        call_id = re.search(r"^Call-ID:\s*(\S+)", message, re.M | re.I)
+        if match and call_id:
+            calls.setdefault(match.group(1), set()).add(call_id.group(1))
+    return calls
+
+
+def sipp_callee(tmp_path, final: str, calls: int = 1, timeout_s: int = 30):
+    """A sipp callee answering ``calls`` INVITEs with ``final`` (FINAL / NO_ANSWER / ANSWER); returns (process, URI)."""
+    port = free_port()
+    scenario = tmp_path / f"uas-{port}.xml"
+    scenario.write_text(UAS.format(final=final))
+    proc = subprocess.Popen([SIPP, "-sf", str(scenario), "-m", str(calls), "-nostdin", "-i", "127.0.0.1", "-p", str(port),
+                             "-timeout", f"{timeout_s}s", "-timeout_error", "-trace_msg",
+                             "-message_file", str(tmp_path / f"uas-{port}.log")],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path)
+    time.sleep(0.3)
+    return proc, f"sip:callee@127.0.0.1:{port}"

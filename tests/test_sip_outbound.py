@@ -13,58 +13,7 @@ import time
 import numpy as np
 import pytest
 
-from sip_peers import Baresip, free_port, run_sipp
-
-def reply(status: str, *, cseq: str = "[last_CSeq:]", extra: str = "") -> str:
-    """A sipp <send> of a response to the last request, with the callee's To-tag."""
-    extra = f"{extra}\n" if extra else ""
-    return f"""<send><![CDATA[
-SIP/2.0 {status}
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]callee[call_number]
-[last_Call-ID:]
-{cseq}
-{extra}Content-Length: 0
-
-]]></send>"""
-
-
-UAS = """<?xml version="1.0" encoding="ISO-8859-1" ?>
-<scenario name="callee">
-<recv request="INVITE"/>
-""" + reply("180 Ringing", extra="Contact: <sip:callee@[local_ip]:[local_port]>") + """
-{final}
-</scenario>
-"""
-
-FINAL = """<pause milliseconds="300"/>
-""" + reply("{code} {phrase}") + """
-<recv request="ACK"/>"""
-
-NO_ANSWER = """<recv request="CANCEL">
-<action><ereg regexp="CSeq: ([0-9]+) CANCEL" search_in="msg" check_it="true" assign_to="whole,cseq"/></action>
-</recv>
-<Reference variables="whole"/>
-""" + reply("200 OK") + "\n" + reply("487 Request Terminated", cseq="CSeq: [$cseq] INVITE") + """
-<recv request="ACK"/>"""
-
-
-def sipp_callee(tmp_path, final: str):
-    import subprocess
-
-    from sip_peers import SIPP
-
-    port = free_port()
-    scenario = tmp_path / f"uas-{port}.xml"
-    scenario.write_text(UAS.format(final=final))
-    proc = subprocess.Popen([SIPP, "-sf", str(scenario), "-m", "1", "-nostdin", "-i", "127.0.0.1", "-p", str(port),
-                             "-timeout", "30s", "-timeout_error", "-trace_msg",
-                             "-message_file", str(tmp_path / f"uas-{port}.log")],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path)
-    time.sleep(0.3)
-    return proc, f"sip:callee@127.0.0.1:{port}"
-
+from sip_peers import FINAL, NO_ANSWER, Baresip, free_port, sipp_callee
 
 @pytest.mark.parametrize("code,phrase,expected", [
     (486, "Busy Here", "busy"), (480, "Temporarily Unavailable", "no-answer"), (603, "Decline", "rejected")])
