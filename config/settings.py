@@ -243,6 +243,18 @@ class CallSettings(Section):
     recordings: bool = Field(True, description="Record every call (stereo WAV: caller left, agent right).")
 
 
+class ConsoleSettings(Section):
+    """The operator console: a local web page served by ``employai serve``."""
+
+    enabled: bool = True
+    address: str = Field("127.0.0.1:8765", pattern=r"^[\w.\-\[\]:]*:\d{1,5}$",
+                         description="host:port of the console; loopback by default. Port 0 = any free port.")
+    password: SecretStr | None = Field(
+        None, description="Operators' password; none = the console serves only its login page (set it with "
+        "EMPLOYAI_CONSOLE__PASSWORD). There is no default password.")
+    session_hours: float = Field(12.0, gt=0, le=24 * 30, description="How long a login lasts.")
+
+
 class CampaignSettings(Section):
     """Outbound campaigns: the defaults of ``employai campaign run`` and answering-machine detection."""
 
@@ -263,8 +275,12 @@ class CampaignSettings(Section):
 class MemorySettings(Section):
     """MemGPT-style memory: where it is stored and how big the in-prompt blocks may grow."""
 
-    store: str = Field("sqlite", pattern=r"^sqlite$", description="sqlite (PostgreSQL arrives with the scale-out issue).")
+    store: Literal["sqlite", "postgresql"] = Field(
+        "sqlite", description="sqlite: one file, one worker; postgresql: + pgvector, shared by several workers.")
     path: Path | None = Field(None, description="SQLite file; default <data_dir>/memory.sqlite3")
+    url: SecretStr | None = Field(
+        None, description="PostgreSQL URL for store = postgresql (postgresql://user:password@host/db); "
+        "set it with EMPLOYAI_MEMORY__URL to keep the password out of the file.")
     embedding_model: str = Field("minilm-l6-v2", description="Packaged embedding model or a folder with model.onnx + tokenizer.json.")
     persona_limit: int = Field(2000, ge=100, le=20_000, description="Characters of the persona block.")
     human_limit: int = Field(2000, ge=100, le=20_000, description="Characters of each caller's block.")
@@ -273,6 +289,13 @@ class MemorySettings(Section):
     @classmethod
     def _expand_path(cls, value: Path | None) -> Path | None:
         return value.expanduser() if value else value
+
+    @model_validator(mode="after")
+    def _postgresql_needs_url(self) -> "MemorySettings":
+        if self.store == "postgresql" and not (self.url and self.url.get_secret_value().strip()):
+            raise ValueError("store = 'postgresql' needs url (postgresql://user:password@host/db; "
+                             "EMPLOYAI_MEMORY__URL keeps the password out of the file)")
+        return self
 
 
 ENV_PREFIX = "EMPLOYAI_"
@@ -302,6 +325,7 @@ class Settings(BaseSettings):
     sip: SIPSettings = Field(default_factory=SIPSettings)
     call: CallSettings = Field(default_factory=CallSettings)
     campaign: CampaignSettings = Field(default_factory=CampaignSettings)
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
 
     @property
     def memory_path(self) -> Path:

@@ -93,3 +93,15 @@ class TurnRecord:
     interrupted: bool = False
     created_at: float = field(default_factory=time.time)
     id: int | None = None
+
+
+def staff_message_from_row(row: tuple) -> StaffMessage:
+    """(id, caller, conversation_id, for_whom, text, callback_number, created_at, done), as both stores select it."""
+    return StaffMessage(id=row[0], caller=row[1], conversation_id=row[2], for_whom=row[3], text=row[4],
+                        callback_number=row[5], created_at=row[6], done=bool(row[7]))
+
+
+def callback_from_row(row: tuple) -> Callback:
+    """(id, caller, conversation_id, number, when_text, reason, created_at, done), as both stores select it."""
+    return Callback(id=row[0], caller=row[1], conversation_id=row[2], number=row[3], when=row[4], reason=row[5],
+                    created_at=row[6], done=bool(row[7]))

@@ -143,22 +143,27 @@ class CallerMemory:
     def core_memory_append(self, text: str) -> str:
         """Add a line to this caller's block (the only block a conversation may edit)."""
         text = text.strip()
-        current = self.human()
-        value = f"{current}\n{text}".strip() if current else text
-        return self._put(value)
+        return self._update(lambda current: f"{current}\n{text}".strip() if current else text)
 
     def core_memory_replace(self, old: str, new: str) -> str:
-        current = self.human()
-        if not old or old not in current:
-            raise MemoryLimitError(f"{old!r} is not in this caller's memory")
-        return self._put(current.replace(old, new.strip(), 1).strip())
+        def replace_in(current: str) -> str:
+            if not old or old not in current:
+                raise MemoryLimitError(f"{old!r} is not in this caller's memory")
+            return current.replace(old, new.strip(), 1).strip()
 
-    def _put(self, value: str) -> str:
+        return self._update(replace_in)
+
+    def _update(self, change) -> str:
+        """One transaction in the store: two workers writing to one caller's memory never lose a line."""
         limit = self._service.settings.human_limit
-        if len(value) > limit:
-            raise MemoryLimitError(f"caller memory would be {len(value)} characters, over its limit of {limit}")
-        self._store.put_block(CoreBlock(self.key, "human", value, limit))
-        return value
+
+        def checked(current: str) -> str:
+            value = change(current)
+            if len(value) > limit:
+                raise MemoryLimitError(f"caller memory would be {len(value)} characters, over its limit of {limit}")
+            return value
+
+        return self._store.update_block(self.key, "human", limit, checked)
 
     # recall memory
     def start_conversation(self, channel: str = "phone") -> int:
@@ -202,8 +207,19 @@ class CallerMemory:
         return self._store.delete_owner(self.key)
 
 
-def open_memory(settings_path: Path, memory_settings: MemorySettings) -> MemoryService:
-    """The configured store and embedder."""
+def open_store(sqlite_path: Path, memory_settings: MemorySettings) -> MemoryStore:
+    """The configured store: the SQLite file at ``sqlite_path``, or PostgreSQL at ``memory.url``."""
+    if memory_settings.store == "postgresql":
+        from memory.postgres_store import PostgresStore
+
+        assert memory_settings.url is not None  # the settings validator requires it
+        return PostgresStore(memory_settings.url.get_secret_value())
     from memory.sqlite_store import SQLiteStore
 
-    return MemoryService(SQLiteStore(settings_path), Embedder.from_reference(memory_settings.embedding_model), memory_settings)
+    return SQLiteStore(sqlite_path)
+
+
+def open_memory(settings_path: Path, memory_settings: MemorySettings) -> MemoryService:
+    """The configured store and embedder."""
+    store = open_store(settings_path, memory_settings)
+    return MemoryService(store, Embedder.from_reference(memory_settings.embedding_model), memory_settings)

@@ -14,6 +14,7 @@ import threading
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import numpy.typing as npt
@@ -27,8 +28,10 @@ from memory.records import (
     StaffMessage,
     StoredMessage,
     TurnRecord,
+    callback_from_row,
+    staff_message_from_row,
 )
-from memory.store import MemoryStore
+from memory.store import MemoryStore, StoreError
 
 SCHEMA_VERSION = 4
 _MIGRATIONS: dict[int, str] = {
@@ -95,10 +98,6 @@ def _blob(vector: npt.NDArray[np.float32] | None) -> bytes | None:
     return None if vector is None else np.asarray(vector, dtype=np.float32).tobytes()
 
 
-class StoreError(RuntimeError):
-    """The memory file cannot be used (wrong schema, not a database)."""
-
-
 class SQLiteStore(MemoryStore):
     """Thread-safe: one connection, serialised by a lock (SQLite writes are serialised anyway)."""
 
@@ -161,9 +160,24 @@ class SQLiteStore(MemoryStore):
                 (block.owner, block.label, block.value, block.limit, time.time()),
             )
 
+    def update_block(self, owner: str, label: str, limit: int, change: Callable[[str], str]) -> str:
+        with self._tx():  # BEGIN IMMEDIATE: other processes' writers wait until this commits
+            rows = self._db.execute("SELECT value FROM core_blocks WHERE owner=? AND label=?", (owner, label)).fetchall()
+            value = change(rows[0][0] if rows else "")
+            if len(value) > limit:
+                raise ValueError(f"core block {owner}/{label}: {len(value)} chars over its limit of {limit}")
+            self._db.execute(
+                "INSERT INTO core_blocks VALUES (?,?,?,?,?) ON CONFLICT(owner, label) DO UPDATE SET "
+                "value=excluded.value, char_limit=excluded.char_limit, updated_at=excluded.updated_at",
+                (owner, label, value, limit, time.time()))
+        return value
+
     def delete_owner(self, owner: str) -> int:
         with self._tx():
             removed = self._db.execute("DELETE FROM core_blocks WHERE owner=?", (owner,)).rowcount
+            removed += self._db.execute(
+                "DELETE FROM call_turns WHERE conversation_id IN (SELECT id FROM conversations WHERE caller=?)",
+                (owner,)).rowcount
             removed += self._db.execute("DELETE FROM messages WHERE caller=?", (owner,)).rowcount
             removed += self._db.execute("DELETE FROM conversations WHERE caller=?", (owner,)).rowcount
             removed += self._db.execute("DELETE FROM passages WHERE owner=?", (owner,)).rowcount
@@ -287,9 +301,7 @@ class SQLiteStore(MemoryStore):
             where.append("caller = ?")
             params.append(caller)
         sql += (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id"
-        return [StaffMessage(id=r[0], caller=r[1], conversation_id=r[2], for_whom=r[3], text=r[4],
-                             callback_number=r[5], created_at=r[6], done=bool(r[7]))
-                for r in self._query(sql, tuple(params))]
+        return [staff_message_from_row(r) for r in self._query(sql, tuple(params))]
 
     def add_callback(self, callback: Callback) -> Callback:
         with self._tx():
@@ -302,8 +314,7 @@ class SQLiteStore(MemoryStore):
     def callbacks(self, *, open_only: bool = True) -> list[Callback]:
         sql = "SELECT id, caller, conversation_id, number, when_text, reason, created_at, done FROM callbacks"
         sql += " WHERE done = 0 ORDER BY id" if open_only else " ORDER BY id"
-        return [Callback(id=r[0], caller=r[1], conversation_id=r[2], number=r[3], when=r[4], reason=r[5],
-                         created_at=r[6], done=bool(r[7])) for r in self._query(sql)]
+        return [callback_from_row(r) for r in self._query(sql)]
 
     # calls: per-turn records and recordings
     def add_turn(self, turn: TurnRecord) -> TurnRecord:

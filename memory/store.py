@@ -1,13 +1,14 @@
 """The storage interface of MemGPT-style memory. brain/ talks to this, never to SQL.
 
-SQLite implements it now (one file, WAL); a PostgreSQL + pgvector store can implement the same
-methods later without touching brain/. Every write is its own transaction, committed before the
+SQLite implements it by default (one file, WAL); PostgreSQL + pgvector (``memory/postgres_store.py``)
+implements the same methods for several workers sharing one memory. Every write is its own transaction, committed before the
 method returns: a process killed mid-turn loses nothing that was already said.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from typing import Callable
 
 import numpy as np
 import numpy.typing as npt
@@ -24,6 +25,10 @@ from memory.records import (
 )
 
 
+class StoreError(RuntimeError):
+    """The memory store cannot be used (wrong schema, not a database, server unreachable)."""
+
+
 class MemoryStore(ABC):
     # core memory
     @abstractmethod
@@ -31,6 +36,12 @@ class MemoryStore(ABC):
 
     @abstractmethod
     def put_block(self, block: CoreBlock) -> None: ...
+
+    @abstractmethod
+    def update_block(self, owner: str, label: str, limit: int, change: Callable[[str], str]) -> str:
+        """Read-modify-write of one block in one transaction (the block locked meanwhile), so two workers
+        appending to one caller's memory at once both keep their line. ``change`` gets the current value
+        ("" for a new block) and returns the new one; an exception from it changes nothing."""
 
     @abstractmethod
     def delete_owner(self, owner: str) -> int:

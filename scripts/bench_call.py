@@ -76,7 +76,7 @@ class Server:
     def __init__(self, data: Path, max_calls: int) -> None:
         self.sip_port, self.metrics_port = free_port(), free_port(socket.SOCK_STREAM)
         env = {k: v for k, v in os.environ.items() if not k.startswith("EMPLOYAI_") or k == "EMPLOYAI_TEST_AUDIO"}
-        env.update({"EMPLOYAI_SERVICE__DATA_DIR": str(data), "EMPLOYAI_SIP__PORT": str(self.sip_port),
+        env.update({"EMPLOYAI_SERVICE__DATA_DIR": str(data), "EMPLOYAI_CONSOLE__ADDRESS": "127.0.0.1:0", "EMPLOYAI_SIP__PORT": str(self.sip_port),
                     "EMPLOYAI_SIP__MAX_CALLS": str(max_calls),
                     "EMPLOYAI_SERVICE__METRICS_ADDRESS": f"127.0.0.1:{self.metrics_port}"})
         self.log = open(data / "serve.log", "w")

@@ -101,10 +101,16 @@ def serve(
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     report = _start(settings)
+    service = report.service
+    if report.ok and not check and settings.console.enabled and service is not None:
+        try:
+            report.notes.append(service.start_console())
+        except OSError as exc:
+            service.stop()
+            raise _fail(f"operator console on {settings.console.address}: {exc}") from exc
     for line in report.lines():
         typer.echo(line)
     sys.stdout.flush()
-    service = report.service
     try:
         if check or not report.ok:
             raise typer.Exit(0 if report.ok else 1)
@@ -154,7 +160,7 @@ def call(
 def _memory(settings: Settings):
     from config.models import ModelNotFoundError
     from memory.service import open_memory
-    from memory.sqlite_store import StoreError
+    from memory.store import StoreError
 
     try:
         return open_memory(settings.memory_path, settings.memory)
@@ -170,10 +176,11 @@ def _started(conversation) -> str:
 
 
 def _store(settings: Settings):
-    from memory.sqlite_store import SQLiteStore, StoreError
+    from memory.service import open_store
+    from memory.store import StoreError
 
     try:
-        return SQLiteStore(settings.memory_path)
+        return open_store(settings.memory_path, settings.memory)
     except StoreError as exc:
         raise _fail(str(exc)) from exc
 
@@ -279,6 +286,28 @@ def memory_search(
         passages = service.search_knowledge(query, limit)
     for passage in passages:
         typer.echo(f"[{passage.source}] {' '.join(passage.text.split())[:300]}")
+
+
+@memory_app.command("migrate")
+def memory_migrate(
+    source: Annotated[str, typer.Option("--from", help="sqlite:PATH of the memory file to copy.")],
+    target: Annotated[str, typer.Option("--to", help="postgresql://user:password@host/db (an empty database).")],
+) -> None:
+    """Copy a SQLite memory into PostgreSQL without loss: ids, embeddings, calls; counts and checksums compared."""
+    from memory.migrate import migrate_sqlite_to_postgres
+    from memory.store import StoreError
+
+    if not source.startswith("sqlite:"):
+        raise _fail("--from must be sqlite:PATH")
+    if not target.startswith(("postgresql://", "postgres://")):
+        raise _fail("--to must be a postgresql:// URL")
+    try:
+        reports = migrate_sqlite_to_postgres(Path(source.removeprefix("sqlite:")).expanduser(), target)
+    except StoreError as exc:
+        raise _fail(str(exc), 1) from exc
+    for report in reports:
+        typer.echo(f"{report.table:<15} {report.rows:>8} rows  sha256 {report.checksum[:16]}  identical")
+    typer.echo("copied; set [memory] store = \"postgresql\" and EMPLOYAI_MEMORY__URL to use it")
 
 
 @memory_app.command("ingest")

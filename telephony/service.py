@@ -46,11 +46,26 @@ class Service:
     tts: PiperTTS
     brain: Brain
     board: Switchboard | None = None
+    console: "object | None" = None  # telephony.console.server.ConsoleServer, when serving
 
     def stop(self) -> None:
+        if self.console is not None:
+            self.console.stop()
         if self.board is not None:
             self.board.stop()
         self.brain.close()
+
+    def start_console(self) -> str:
+        """Open the operator console (``employai serve`` only); returns what to tell the operator."""
+        from telephony.console.server import ConsoleServer
+
+        assert self.board is not None
+        self.console = ConsoleServer(self.board).start()
+        url = self.console.url
+        if self.settings.console.password is None:
+            return (f"operator console: {url} (locked: set EMPLOYAI_CONSOLE__PASSWORD or [console] password "
+                    "to log in)")
+        return f"operator console: {url}"
 
 
 def how_to_call(settings: Settings) -> list[str]:
@@ -82,8 +97,9 @@ def start_service(settings: Settings) -> StartupReport:
     started = time.perf_counter()
     brain = Brain(settings)
     where = settings.llm.base_url if settings.llm.backend == "openai" else resolve_llm_model(settings.llm.model).name
+    memory = "PostgreSQL + pgvector" if settings.memory.store == "postgresql" else str(settings.memory_path)
     report.add("employee (LLM + memory)", time.perf_counter() - started,
-               f"{settings.llm.backend}: {where}; memory {settings.memory_path}")
+               f"{settings.llm.backend}: {where}; memory {memory}")
 
     started = time.perf_counter()
     line_audio = tts.synthesize(SELF_TEST_SENTENCE, settings.tts.line_rate)

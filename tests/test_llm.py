@@ -3,14 +3,10 @@ and the same interface over a real OpenAI-compatible server (python -m llama_cpp
 
 import json
 import socket
-import subprocess
-import sys
-import time
 
 import pytest
 
 from brain.llm import ChatMessage, CompletionRequest, LlamaCppBackend, OpenAICompatBackend, load_backend
-from config.models import resolve_llm_model
 from config.settings import LLMSettings
 
 SYSTEM = ChatMessage(
@@ -109,29 +105,6 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def llama_server():
-    port = _free_port()
-    model = resolve_llm_model("smollm2-135m")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1", "--port", str(port),
-         "--n_ctx", "2048", "--n_threads", "2", "--verbose", "False"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"llama_cpp.server exited: {proc.stderr.read().decode()[-2000:]}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            time.sleep(0.3)
-    yield f"http://127.0.0.1:{port}/v1"
-    proc.terminate()
-    proc.wait(timeout=10)
 
 
 def test_openai_compatible_server_streams_the_same_way(llama_server):

@@ -1,4 +1,5 @@
-"""MemGPT-style memory on a real SQLite file with the real packaged embedding model."""
+"""MemGPT-style memory with the real packaged embedding model, on a real SQLite file and on a real
+PostgreSQL + pgvector server: every test that takes ``service`` or ``make_store`` runs on both."""
 
 import sqlite3
 
@@ -26,11 +27,33 @@ def embedder():
     return Embedder.from_reference("minilm-l6-v2")
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def make_store(request, tmp_path):
+    """Opens the store under test (again: as a new process would); all are closed afterwards."""
+    if request.param == "sqlite":
+        def factory():
+            return SQLiteStore(tmp_path / "memory.sqlite3")
+    else:
+        from memory.postgres_store import PostgresStore
+
+        url = request.getfixturevalue("postgres_url")
+
+        def factory():
+            return PostgresStore(url)
+    opened = []
+
+    def make():
+        opened.append(factory())
+        return opened[-1]
+
+    yield make
+    for store in opened:
+        store.close()
+
+
 @pytest.fixture()
-def service(tmp_path, embedder):
-    store = SQLiteStore(tmp_path / "memory.sqlite3")
-    yield MemoryService(store, embedder, MemorySettings(human_limit=200))
-    store.close()
+def service(make_store, embedder):
+    return MemoryService(make_store(), embedder, MemorySettings(human_limit=200))
 
 
 @pytest.fixture()
@@ -64,16 +87,15 @@ def test_embeddings_are_unit_vectors_and_meaningful(embedder):
     assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2] + 0.2
 
 
-def test_core_memory_persists_across_conversations_and_processes(tmp_path, embedder):
-    path = tmp_path / "memory.sqlite3"
-    first = MemoryService(SQLiteStore(path), embedder)
+def test_core_memory_persists_across_conversations_and_processes(make_store, embedder):
+    first = MemoryService(make_store(), embedder)
     maria = first.for_caller("+1 555 010 0142")
     maria.start_conversation()
     maria.core_memory_append("Name: Maria Gomez. Prefers mornings.")
     maria.record("user", "Hi, this is Maria, I'd like a cleaning.")
     first.store.close()  # as if the process ended
 
-    second = MemoryService(SQLiteStore(path), embedder)
+    second = MemoryService(make_store(), embedder)
     again = second.for_caller("sip:+15550100142@pbx")
     assert "Maria Gomez" in again.human()
     assert second.for_caller("+15559999999").human() == ""  # another caller sees nothing

@@ -19,8 +19,6 @@ read). The caller is sipp; the agent's audio is captured by an :class:`RtpSink`.
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 import time
 import uuid
 from pathlib import Path
@@ -31,11 +29,10 @@ import pytest
 from config import Settings
 from config.settings import SIPSettings
 from speech.audio import rms_dbfs
-from sip_peers import RtpSink, SipSocket, free_port, run_sipp, uac_scenario, wait_finished, write_rtp_pcap
+from sip_peers import (Kamailio, RtpSink, SipSocket, free_port, options, run_sipp, uac_scenario, wait_finished,
+                       write_rtp_pcap)
 from telephony.sip.phone import EmployaiPhone
 
-KAMAILIO = shutil.which("kamailio") or "/usr/sbin/kamailio"
-MODULES = Path("/usr/lib/x86_64-linux-gnu/kamailio/modules")
 USER = "frontdesk"  # not the default user: the call reaches the endpoint only via its registration
 PASSWORD = "s3cret-digest"  # Kamailio accepts this password for every user (pv_www_authenticate)
 REALM = "127.0.0.1"
@@ -127,78 +124,8 @@ onreply_route {
 """
 
 
-class Kamailio:
-    """One Kamailio in the foreground (``-DD -E``) on 127.0.0.1:``port``, its log in ``workdir``."""
-
-    def __init__(self, workdir: Path, port: int | None = None) -> None:
-        self.port = port or free_port()
-        self.dir = workdir / f"kamailio-{self.port}"
-        (self.dir / "run").mkdir(parents=True, exist_ok=True)
-        assert MODULES.is_dir(), f"Kamailio modules not found at {MODULES}"
-        self.cfg = self.dir / "kamailio.cfg"
-        self.cfg.write_text(KAMAILIO_CFG.replace("@RUN_DIR@", str(self.dir / "run")).replace("@PORT@", str(self.port))
-                            .replace("@MPATH@", f"{MODULES}/").replace("@REALM@", REALM)
-                            .replace("@PASSWORD@", PASSWORD))
-        self.log_path = self.dir / "kamailio.log"
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> Kamailio:
-        check = subprocess.run([KAMAILIO, "-c", "-f", str(self.cfg)], capture_output=True, text=True, timeout=30,
-                               check=False)
-        assert check.returncode == 0, f"kamailio -c rejected {self.cfg}:\n{check.stdout}{check.stderr}"
-        self._log = self.log_path.open("ab")
-        self.proc = subprocess.Popen([KAMAILIO, "-DD", "-E", "-f", str(self.cfg)], stdout=self._log,
-                                     stderr=subprocess.STDOUT, cwd=self.dir)
-        probe = SipSocket()  # ready once it answers OPTIONS (the config answers those for itself)
-        try:
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline:
-                assert self.proc.poll() is None, f"kamailio exited:\n{self.log_text()[-3000:]}"
-                call_id = uuid.uuid4().hex
-                probe.send(options(f"sip:{REALM}:{self.port}", probe.port, call_id), ("127.0.0.1", self.port))
-                if probe.status(call_id, 200, 0.3):
-                    return self
-            raise AssertionError(f"kamailio never answered OPTIONS:\n{self.log_text()[-3000:]}")
-        except BaseException:
-            self.stop()
-            raise
-        finally:
-            probe.close()
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
-        if self.proc is not None:
-            self._log.close()
-
-    def log_text(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def events(self, pattern: str = "") -> list[str]:
-        """The lines the config logs for the tests ("KAM ..." with the prefix dropped) matching ``pattern``."""
-        lines = [line.split("KAM ", 1)[1] for line in self.log_text().splitlines() if "KAM " in line]
-        return [line for line in lines if re.search(pattern, line)]
-
-    def trace(self, call_id: str) -> str:
-        """What Kamailio logged for one Call-ID, for assertion messages."""
-        return "\n".join(self.events(re.escape(call_id)))
-
-
-def options(uri: str, port: int, call_id: str) -> str:
-    return f"""OPTIONS {uri} SIP/2.0
-Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK{call_id[:10]}
-From: <sip:probe@127.0.0.1:{port}>;tag=p{call_id[:6]}
-To: <{uri}>
-Call-ID: {call_id}
-CSeq: 1 OPTIONS
-Max-Forwards: 70
-Content-Length: 0
-"""
+def registrar(workdir: Path, port: int | None = None) -> Kamailio:
+    return Kamailio(workdir, KAMAILIO_CFG.replace("@REALM@", REALM).replace("@PASSWORD@", PASSWORD), port)
 
 
 def answers_options(sip_port: int) -> bool:
@@ -244,7 +171,7 @@ def routed_uac(**kwargs) -> str:
 # -- fixtures ---------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def kamailio(tmp_path_factory):
-    kam = Kamailio(tmp_path_factory.mktemp("kamailio")).start()
+    kam = registrar(tmp_path_factory.mktemp("kamailio")).start()
     yield kam
     kam.stop()
 
@@ -376,7 +303,7 @@ def test_inbound_call_through_kamailio_agent_hangs_up(reg_board, kamailio, tmp_p
 
 # -- 3. registrar down, then up -------------------------------------------------------------------------
 def test_registration_recovers_when_the_registrar_comes_up(tmp_path):
-    kam = Kamailio(tmp_path)  # configured on its port, not started yet
+    kam = registrar(tmp_path)  # configured on its port, not started yet
     phone = bare_endpoint(kam.port, rtp=34100)
     try:
         assert answers_options(phone.settings.port)  # served while the first REGISTER waits for an answer

@@ -1,0 +1,1 @@
+"""The operator console: a local web page served by ``employai serve``."""
