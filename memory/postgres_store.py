@@ -274,6 +274,9 @@ class PostgresStore(MemoryStore):
         sql += (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id"
         return [staff_message_from_row(r) for r in self._rows(sql, tuple(params))]
 
+    def set_staff_message_done(self, message_id: int, done: bool = True) -> bool:
+        return self._write("UPDATE staff_messages SET done=%s WHERE id=%s", (done, message_id))[0][0] > 0
+
     def add_callback(self, callback: Callback) -> Callback:
         [(new_id,)] = self._write(
             "INSERT INTO callbacks (caller, conversation_id, number, when_text, reason, created_at) "

@@ -303,6 +303,10 @@ class SQLiteStore(MemoryStore):
         sql += (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id"
         return [staff_message_from_row(r) for r in self._query(sql, tuple(params))]
 
+    def set_staff_message_done(self, message_id: int, done: bool = True) -> bool:
+        with self._tx():
+            return self._db.execute("UPDATE staff_messages SET done=? WHERE id=?", (int(done), message_id)).rowcount > 0
+
     def add_callback(self, callback: Callback) -> Callback:
         with self._tx():
             cursor = self._db.execute(

@@ -96,6 +96,10 @@ class MemoryStore(ABC):
     def staff_messages(self, *, open_only: bool = True, caller: str | None = None) -> list[StaffMessage]: ...
 
     @abstractmethod
+    def set_staff_message_done(self, message_id: int, done: bool = True) -> bool:
+        """Mark a message for staff as dealt with (or not); False when there is no such message."""
+
+    @abstractmethod
     def add_callback(self, callback: Callback) -> Callback: ...
 
     @abstractmethod

@@ -17,6 +17,7 @@ import secrets
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from jinja2 import Environment, select_autoescape
 from starlette.applications import Starlette
@@ -30,9 +31,6 @@ from telephony.console.pages import TEMPLATES
 
 if TYPE_CHECKING:
     from telephony.switchboard import Switchboard
-
-_PUBLIC = {"/login"}
-
 
 def _jinja() -> Environment:
     from jinja2 import DictLoader
@@ -193,6 +191,163 @@ class Console:
         return FileResponse(path, media_type="audio/wav")
 
 
+class OfficeWork:
+    """The console's pages for the office: messages for staff, campaigns, callers' memory, the job.
+
+    Every change made here is appended to ``<data_dir>/audit.log`` (JSON lines: when, from where,
+    what), so an erasure or a memory edit can be accounted for.
+    """
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.board = console.board
+        self.store = console.store
+        self.data_dir = console.settings.service.data_dir
+
+    def audit(self, request: Request, action: str, **details: Any) -> None:
+        entry = {"at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "from": request.client.host if request.client else "",
+                 "action": action, **details}
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        with (self.data_dir / "audit.log").open("a", encoding="utf-8") as log:
+            log.write(json.dumps(entry) + "\n")
+
+    # messages for staff
+    async def messages_page(self, request: Request) -> Response:
+        show_all = request.query_params.get("all") == "1"
+        messages = self.store.staff_messages(open_only=not show_all)
+        return self.console.render(request, "messages.html", messages=messages, show_all=show_all,
+                                   when=lambda t: time.strftime("%Y-%m-%d %H:%M", time.localtime(t)))
+
+    async def message_done(self, request: Request) -> Response:
+        message_id = int(request.path_params["message_id"])
+        if not self.store.set_staff_message_done(message_id):
+            return JSONResponse({"error": "no such message"}, status_code=404)
+        self.audit(request, "message done", message=message_id)
+        return _done(request, {"ok": True}, "/messages")
+
+    # campaigns
+    def _campaigns(self):
+        from telephony.campaign.store import CampaignStore
+
+        path = self.data_dir / "campaigns.sqlite3"
+        return CampaignStore(path) if path.exists() else None
+
+    async def campaigns_page(self, request: Request) -> Response:
+        store = self._campaigns()
+        rows = []
+        if store is not None:
+            rows = [{"name": c.name, "goal": c.goal, "status": c.status, "counts": store.counts(c.name)}
+                    for c in store.campaigns()]
+            store.close()
+        return self.console.render(request, "campaigns.html", campaigns=rows)
+
+    async def campaign_page(self, request: Request) -> Response:
+        from telephony.campaign.store import CampaignError
+
+        store = self._campaigns()
+        if store is None:
+            return HTMLResponse("no campaigns yet", status_code=404)
+        try:
+            campaign = store.campaign(request.path_params["name"])
+            counts, contacts = store.counts(campaign.name), store.contacts(campaign.name)
+        except CampaignError as exc:
+            return HTMLResponse(str(exc), status_code=404)
+        finally:
+            store.close()
+        return self.console.render(request, "campaign.html", campaign=campaign, counts=counts, contacts=contacts)
+
+    async def campaign_export(self, request: Request) -> Response:
+        import csv
+        import io
+
+        store = self._campaigns()
+        if store is None:
+            return Response("no campaigns yet", status_code=404)
+        try:
+            rows = store.contacts(store.campaign(request.path_params["name"]).name)
+        except ValueError as exc:
+            return Response(str(exc), status_code=404)
+        finally:
+            store.close()
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(["line", "uri", "outcome", "attempts", "goal_achieved", "summary", "variables"])
+        for row in rows:
+            writer.writerow([row["line"], row["uri"], row["outcome"] if row["state"] == "done" else row["state"],
+                             row["attempts"], {None: "", 1: "yes", 0: "no"}[row["goal_achieved"]], row["summary"] or "",
+                             json.dumps(row["variables"])])
+        return Response(out.getvalue(), media_type="text/csv", headers={
+            "Content-Disposition": f'attachment; filename="{request.path_params["name"]}.csv"'})
+
+    # callers
+    async def callers_page(self, request: Request) -> Response:
+        query = request.query_params.get("q", "").lower()
+        seen: dict[str, Any] = {}
+        for conversation in self.store.recent_conversations(1000):
+            if conversation.caller not in seen and query in conversation.caller.lower():
+                seen[conversation.caller] = conversation
+        return self.console.render(request, "callers.html", callers=list(seen.values()), q=query,
+                                   when=lambda t: time.strftime("%Y-%m-%d %H:%M", time.localtime(t)))
+
+    async def caller_page(self, request: Request) -> Response:
+        key = request.path_params["key"]
+        block = self.store.get_block(key, "human")
+        return self.console.render(request, "caller.html", key=key, memory=block.value if block else "",
+                                   limit=self.board.brain.memory.settings.human_limit,
+                                   conversations=self.store.conversations(key, 50),
+                                   when=lambda t: time.strftime("%Y-%m-%d %H:%M", time.localtime(t)))
+
+    async def caller_memory(self, request: Request) -> Response:
+        key = request.path_params["key"]
+        value = str((await request.form()).get("memory", "")).strip()
+        limit = self.board.brain.memory.settings.human_limit
+        if len(value) > limit:
+            return JSONResponse({"error": f"{len(value)} characters, over the limit of {limit}"}, status_code=400)
+        before = self.store.get_block(key, "human")
+        self.store.update_block(key, "human", limit, lambda _current: value)
+        self.audit(request, "caller memory edited", caller=key, before=before.value if before else "", after=value)
+        return _done(request, {"ok": True}, f"/callers/{quote(key, safe='')}")
+
+    async def caller_erase(self, request: Request) -> Response:
+        key = request.path_params["key"]
+        removed = self.store.delete_owner(key)
+        self.audit(request, "caller erased", caller=key, rows=removed)
+        return _done(request, {"ok": True, "rows": removed}, "/callers")
+
+    # the job
+    async def job_page(self, request: Request) -> Response:
+        from config.loader import render_toml
+        from memory.records import COMPANY_OWNER
+
+        sources: dict[str, int] = {}
+        for passage in self.store.passages(COMPANY_OWNER):
+            sources[passage.source] = sources.get(passage.source, 0) + 1
+        return self.console.render(request, "job.html", config=render_toml(self.console.settings), sources=sources,
+                                   uploaded=request.query_params.get("uploaded"))
+
+    async def job_upload(self, request: Request) -> Response:
+        import tempfile
+
+        form = await request.form()
+        upload = form.get("document")
+        name = Path(getattr(upload, "filename", "") or "").name
+        if not name or Path(name).suffix.lower() not in (".txt", ".md"):
+            return JSONResponse({"error": "upload a .txt or .md document"}, status_code=400)
+        content = await upload.read()
+        try:
+            content.decode("utf-8")
+        except UnicodeDecodeError:
+            return JSONResponse({"error": "the document is not UTF-8 text"}, status_code=400)
+        kept = self.data_dir / "documents"
+        kept.mkdir(parents=True, exist_ok=True)
+        (kept / name).write_bytes(content)
+        with tempfile.TemporaryDirectory() as folder:  # ingest just this file, under its own name
+            (Path(folder) / name).write_bytes(content)
+            report = await asyncio.to_thread(self.board.brain.memory.ingest, Path(folder))
+        self.audit(request, "document ingested", document=name, passages=report.passages)
+        return _done(request, {"ok": True, "passages": report.passages}, f"/job?uploaded={quote(name)}")
+
+
 def _same(given: str, expected: str) -> bool:
     return bool(expected) and hmac.compare_digest(given.encode(), expected.encode())
 
@@ -201,10 +356,10 @@ def _ms(seconds: float | None) -> int | None:
     return None if seconds is None else round(seconds * 1000)
 
 
-def _done(request: Request, payload: dict) -> Response:
+def _done(request: Request, payload: dict, then: str = "/") -> Response:
     if "application/json" in request.headers.get("accept", ""):
         return JSONResponse(payload)
-    return RedirectResponse("/", status_code=303)
+    return RedirectResponse(then, status_code=303)
 
 
 def _latency_chart(turns: list[dict[str, Any]]) -> str:
@@ -230,6 +385,7 @@ def _latency_chart(turns: list[dict[str, Any]]) -> str:
 
 def create_app(board: "Switchboard", session_secret: str | None = None) -> Starlette:
     console = Console(board)
+    office = OfficeWork(console)
 
     def guarded(handler, *, action: bool = False):
         async def endpoint(request: Request) -> Response:
@@ -260,6 +416,17 @@ def create_app(board: "Switchboard", session_secret: str | None = None) -> Starl
         Route("/calls/{conversation_id:int}/recording.wav", guarded(console.recording)),
         Route("/live/{call_id:path}/hangup", guarded(console.hang_up, action=True), methods=["POST"]),
         Route("/live/{call_id:path}/transfer", guarded(console.transfer, action=True), methods=["POST"]),
+        Route("/messages", guarded(office.messages_page)),
+        Route("/messages/{message_id:int}/done", guarded(office.message_done, action=True), methods=["POST"]),
+        Route("/campaigns", guarded(office.campaigns_page)),
+        Route("/campaigns/{name}", guarded(office.campaign_page)),
+        Route("/campaigns/{name}/export.csv", guarded(office.campaign_export)),
+        Route("/callers", guarded(office.callers_page)),
+        Route("/callers/{key:path}/memory", guarded(office.caller_memory, action=True), methods=["POST"]),
+        Route("/callers/{key:path}/erase", guarded(office.caller_erase, action=True), methods=["POST"]),
+        Route("/callers/{key:path}", guarded(office.caller_page)),
+        Route("/job", guarded(office.job_page)),
+        Route("/job/documents", guarded(office.job_upload, action=True), methods=["POST"]),
     ]
     middleware = [Middleware(SessionMiddleware, secret_key=session_secret or secrets.token_urlsafe(32),
                              session_cookie="employai_console", same_site="strict", https_only=False,

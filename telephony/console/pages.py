@@ -13,6 +13,7 @@ table { border-collapse: collapse; width: 100%; } td, th { border-bottom: 1px so
 .muted { color: #777; } button { cursor: pointer; }
 </style></head><body>
 <header><strong>Employai</strong>{% if logged_in %}<a href="/">Live calls</a><a href="/calls">Call history</a>
+<a href="/messages">Messages</a><a href="/campaigns">Campaigns</a><a href="/callers">Callers</a><a href="/job">The job</a>
 <form method="post" action="/logout"><input type="hidden" name="csrf" value="{{ csrf }}"><button>Log out</button></form>{% endif %}</header>
 <main>{% block main %}{% endblock %}</main></body></html>"""
 
@@ -84,4 +85,57 @@ CALL = """{% extends "base.html" %}{% block title %}Call {{ call.id }}{% endbloc
 <td>{{ t.tools | join(", ") }}</td><td class="muted">{% for k, v in t.timings.items() %}{{ k }}={{ v }} {% endfor %}</td></tr>{% endfor %}
 </tbody></table>{% endblock %}"""
 
-TEMPLATES = {"base.html": BASE, "login.html": LOGIN, "live.html": LIVE, "calls.html": CALLS, "call.html": CALL}
+MESSAGES = """{% extends "base.html" %}{% block title %}Messages{% endblock %}{% block main %}
+<h1>Messages for staff</h1>
+<p>{% if show_all %}<a href="/messages">Open only</a>{% else %}<a href="/messages?all=1">Show all</a>{% endif %}</p>
+<table><thead><tr><th>When</th><th>For</th><th>From</th><th>Message</th><th>Call back</th><th></th></tr></thead><tbody>
+{% for m in messages %}<tr><td>{{ when(m.created_at) }}</td><td>{{ m.for_whom }}</td><td>{{ m.caller }}</td><td>{{ m.text }}</td>
+<td>{{ m.callback_number or "" }}</td><td>{% if m.done %}done{% else %}<form method="post" action="/messages/{{ m.id }}/done">
+<input type="hidden" name="csrf" value="{{ csrf }}"><button>Mark as done</button></form>{% endif %}</td></tr>
+{% else %}<tr><td colspan="6" class="muted">No messages.</td></tr>{% endfor %}</tbody></table>{% endblock %}"""
+
+CAMPAIGNS = """{% extends "base.html" %}{% block title %}Campaigns{% endblock %}{% block main %}
+<h1>Campaigns</h1><table><thead><tr><th>Name</th><th>Status</th><th>Goal</th><th>Outcomes</th></tr></thead><tbody>
+{% for c in campaigns %}<tr><td><a href="/campaigns/{{ c.name | urlencode }}">{{ c.name }}</a></td><td>{{ c.status }}</td><td>{{ c.goal }}</td>
+<td>{% for k, v in c.counts.items() %}{{ k }} {{ v }}{% if not loop.last %} · {% endif %}{% endfor %}</td></tr>
+{% else %}<tr><td colspan="4" class="muted">No campaigns yet: <code>employai campaign run CONTACTS.csv --goal "…"</code></td></tr>{% endfor %}
+</tbody></table>{% endblock %}"""
+
+CAMPAIGN = """{% extends "base.html" %}{% block title %}{{ campaign.name }}{% endblock %}{% block main %}
+<h1>Campaign {{ campaign.name }}</h1><p>{{ campaign.goal }} · {{ campaign.status }} ·
+<a href="/campaigns/{{ campaign.name | urlencode }}/export.csv">Export CSV</a></p>
+<p>{% for k, v in counts.items() %}<strong>{{ k }}</strong> {{ v }}{% if not loop.last %} · {% endif %}{% endfor %}</p>
+<table><thead><tr><th>Line</th><th>Contact</th><th>Outcome</th><th>Attempts</th><th>Goal</th><th>Summary</th></tr></thead><tbody>
+{% for c in contacts %}<tr><td>{{ c.line }}</td><td>{{ c.uri }}</td><td>{{ c.outcome if c.state == "done" else c.state }}</td>
+<td>{{ c.attempts }}</td><td>{{ {1: "achieved", 0: "not achieved"}.get(c.goal_achieved, "") }}</td>
+<td>{{ c.summary or "" }}{% if c.conversation_id %} <a href="/calls/{{ c.conversation_id }}">call</a>{% endif %}</td></tr>{% endfor %}
+</tbody></table>{% endblock %}"""
+
+CALLERS = """{% extends "base.html" %}{% block title %}Callers{% endblock %}{% block main %}
+<h1>Callers</h1><form method="get"><input name="q" value="{{ q }}" placeholder="number or address"><button>Search</button></form>
+<table><thead><tr><th>Caller</th><th>Last call</th><th>Summary</th></tr></thead><tbody>
+{% for c in callers %}<tr><td><a href="/callers/{{ c.caller | urlencode }}">{{ c.caller }}</a></td><td>{{ when(c.started_at) }}</td>
+<td>{{ c.summary or "" }}</td></tr>{% else %}<tr><td colspan="3" class="muted">Nobody yet.</td></tr>{% endfor %}</tbody></table>{% endblock %}"""
+
+CALLER = """{% extends "base.html" %}{% block title %}{{ key }}{% endblock %}{% block main %}
+<h1>{{ key }}</h1><h2>What the employee remembers</h2>
+<form method="post" action="/callers/{{ key | urlencode }}/memory"><input type="hidden" name="csrf" value="{{ csrf }}">
+<textarea name="memory" rows="6" cols="80" maxlength="{{ limit }}">{{ memory }}</textarea><br><button>Save</button></form>
+<h2>Past calls</h2><table><tbody>{% for c in conversations %}<tr><td><a href="/calls/{{ c.id }}">{{ when(c.started_at) }}</a></td>
+<td>{{ c.summary or "" }}</td></tr>{% else %}<tr><td class="muted">None.</td></tr>{% endfor %}</tbody></table>
+<h2>Right to erasure</h2><form method="post" action="/callers/{{ key | urlencode }}/erase"
+onsubmit="return confirm('Erase everything stored about this caller?')"><input type="hidden" name="csrf" value="{{ csrf }}">
+<button>Erase this caller's memory, calls and messages</button></form>{% endblock %}"""
+
+JOB = """{% extends "base.html" %}{% block title %}The job{% endblock %}{% block main %}
+<h1>The job</h1>{% if uploaded %}<p role="status">{{ uploaded }} ingested.</p>{% endif %}
+<h2>Company documents</h2><ul>{% for name, n in sources.items() %}<li>{{ name }} ({{ n }} passages)</li>
+{% else %}<li class="muted">None yet.</li>{% endfor %}</ul>
+<form method="post" action="/job/documents" enctype="multipart/form-data"><input type="hidden" name="csrf" value="{{ csrf }}">
+<input type="file" name="document" accept=".txt,.md" required> <button>Upload and ingest</button></form>
+<h2>Effective configuration</h2><p class="muted">Secrets are masked. Change it in employai.toml or the environment.</p>
+<pre>{{ config }}</pre>{% endblock %}"""
+
+TEMPLATES = {"messages.html": MESSAGES, "campaigns.html": CAMPAIGNS, "campaign.html": CAMPAIGN, "callers.html": CALLERS,
+             "caller.html": CALLER, "job.html": JOB,
+             "base.html": BASE, "login.html": LOGIN, "live.html": LIVE, "calls.html": CALLS, "call.html": CALL}
