@@ -32,6 +32,8 @@ if [ -n "$EXTRAS" ]; then
     command -v sipp >/dev/null || missing+=(sip-tester)
     command -v baresip >/dev/null || missing+=(baresip-core)
     command -v kamailio >/dev/null || [ -x /usr/sbin/kamailio ] || missing+=(kamailio)
+    # A real browser for the console tests (Playwright drives it; its own browser download needs the network).
+    command -v chromium >/dev/null || missing+=(chromium)
 fi
 if [ ${#missing[@]} -gt 0 ]; then
     say "installing Debian packages: ${missing[*]}"

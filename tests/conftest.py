@@ -172,3 +172,19 @@ def llama_server():
     yield f"http://127.0.0.1:{port}/v1"
     proc.terminate()
     proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def console_site(board):
+    """The operator console of the shared switchboard on a free port: (base URL, operators' password)."""
+    from pydantic import SecretStr
+
+    from telephony.console.server import ConsoleServer
+
+    password = "correct horse battery staple"
+    board.settings.console.address = "127.0.0.1:0"
+    board.settings.console.password = SecretStr(password)
+    server = ConsoleServer(board).start()
+    yield server.url.rstrip("/"), password
+    server.stop()
+    board.settings.console.password = None

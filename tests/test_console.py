@@ -15,19 +15,12 @@ from pydantic import SecretStr
 
 from sip_peers import WireCaller
 
-PASSWORD = "correct horse battery staple"
+PASSWORD = "correct horse battery staple"  # what conftest.console_site sets
 
 
 @pytest.fixture(scope="module")
-def console(board):
-    from telephony.console.server import ConsoleServer
-
-    board.settings.console.address = "127.0.0.1:0"
-    board.settings.console.password = SecretStr(PASSWORD)
-    server = ConsoleServer(board).start()
-    yield server.url.rstrip("/")
-    server.stop()
-    board.settings.console.password = None
+def console(console_site):
+    return console_site[0]
 
 
 def csrf_of(page: str) -> str:
@@ -197,3 +190,39 @@ def test_the_job_page_masks_secrets_and_ingests_an_uploaded_document(console, bo
         from memory.records import COMPANY_OWNER
 
         board.brain.memory.store.delete_passages(COMPANY_OWNER, "parking.md")
+
+
+def test_the_latency_chart_stacks_the_stages_of_a_stored_turn():
+    from telephony.console.app import _latency_chart, _stages
+
+    timings = {"speech_end_ms": 1000, "endpoint_ms": 1440, "stt_final_ms": 35.0, "first_token_ms": 850.0,
+               "first_audio_ms": 990.0, "first_frame_ms": 2480, "voice_to_voice_ms": 1480}
+    assert [(label, round(ms)) for label, _, ms in _stages(timings)] == [
+        ("endpoint", 440), ("STT final", 35), ("first text", 850), ("first audio", 140)]
+    chart = _latency_chart([{"timings": timings}])
+    assert chart.count("<rect") == 4 and "turn 1, first text: 850 ms" in chart and ">1480<" in chart
+
+
+def test_the_operator_transfers_a_live_call_to_an_allowed_target_only(console, board):
+    caller = WireCaller(("127.0.0.1", board.settings.sip.port), user="transfer-me")
+    caller.dial()
+    try:
+        with logged_in(console) as client:
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and not any(
+                    c["call_id"] == caller.call_id for c in client.get("/api/live").json()["calls"]):
+                time.sleep(0.1)
+            token = csrf_of(client.get("/").text)
+            path = f"/live/{caller.call_id}/transfer"
+            refused = client.post(path, data={"csrf": token, "target": "the CEO's mobile"})
+            assert refused.status_code == 400 and "not an allowed transfer target" in refused.json()["error"]
+            sent = client.post(path, data={"csrf": token, "target": "front desk"}, headers={"accept": "application/json"})
+            assert sent.status_code == 200 and sent.json()["action"] == "transfer to front desk"
+            deadline = time.monotonic() + 20  # the REFER goes out once the greeting has been spoken
+            while time.monotonic() < deadline and not any(m.startswith("REFER ") for m in caller.messages):
+                time.sleep(0.1)
+            refer = next(m for m in caller.messages if m.startswith("REFER "))
+            assert "Refer-To:" in refer and "2001" in refer  # the job's "front desk" target
+    finally:
+        caller.hang_up()
+        caller.close()

@@ -362,25 +362,44 @@ def _done(request: Request, payload: dict, then: str = "/") -> Response:
     return RedirectResponse(then, status_code=303)
 
 
+def _stages(timings: dict[str, Any]) -> list[tuple[str, str, float]]:
+    """A stored turn's timings as consecutive stages (label, colour, ms) that add up to voice to voice."""
+    def get(key: str) -> float | None:
+        value = timings.get(key)
+        return None if value is None else float(value)
+
+    speech_end, endpoint = get("speech_end_ms"), get("endpoint_ms")
+    stt, token, audio = get("stt_final_ms"), get("first_token_ms"), get("first_audio_ms")
+    out = []
+    if speech_end is not None and endpoint is not None:
+        out.append(("endpoint", "#8aa", endpoint - speech_end))
+    if stt is not None:
+        out.append(("STT final", "#68c", stt))
+    if token is not None:
+        out.append(("first text", "#c86", token))
+    if audio is not None:
+        out.append(("first audio", "#6a6", audio - (token or 0.0)))
+    return [(label, colour, max(0.0, ms)) for label, colour, ms in out]
+
+
 def _latency_chart(turns: list[dict[str, Any]]) -> str:
-    """A small stacked bar per turn (endpoint, STT, first token, first audio), as inline SVG."""
-    stages = [("endpoint_ms", "#8aa"), ("stt_wait_s", "#68c"), ("first_token_s", "#c86"), ("first_audio_s", "#6a6")]
-    bars, width = [], 18
+    """One stacked bar per turn (endpoint, STT, model's first text, TTS), as inline SVG with titles."""
+    bars, width, scale = [], 18, 20.0  # 20 ms per pixel: 2.8 s fills the 140 px height
     for index, turn in enumerate(turns):
-        timings = turn.get("timings") or {}
-        y, x = 150, 10 + index * (width + 6)
-        for key, colour in stages:
-            value = timings.get(key)
-            if value is None:
-                continue
-            ms = value if key.endswith("_ms") else value * 1000
-            height = min(140, ms / 20)
+        y, x = 150.0, 10 + index * (width + 6)
+        total = (turn.get("timings") or {}).get("voice_to_voice_ms")
+        for label, colour, ms in _stages(turn.get("timings") or {}):
+            height = min(y - 10, ms / scale)
             y -= height
             bars.append(f'<rect x="{x}" y="{y:.0f}" width="{width}" height="{height:.0f}" fill="{colour}">'
-                        f"<title>turn {index + 1} {key}: {ms:.0f} ms</title></rect>")
-    legend = " ".join(f'<tspan fill="{c}">■ {k.split("_")[0]}</tspan>' for k, c in stages)
-    return (f'<svg class="chart" width="{max(200, 20 + len(turns) * 24)}" height="170" role="img" '
-            f'aria-label="latency per turn">{"".join(bars)}<text x="10" y="166" font-size="10">{legend}</text></svg>')
+                        f"<title>turn {index + 1}, {label}: {ms:.0f} ms</title></rect>")
+        if total is not None:
+            bars.append(f'<text x="{x}" y="{y - 2:.0f}" font-size="9">{total}</text>')
+    labels = [("endpoint", "#8aa"), ("STT final", "#68c"), ("first text", "#c86"), ("first audio", "#6a6")]
+    legend = " ".join(f'<tspan fill="{colour}">■ {label}</tspan>' for label, colour in labels)
+    return (f'<svg class="chart" width="{max(260, 20 + len(turns) * 24)}" height="170" role="img" '
+            f'aria-label="latency per turn, ms">{"".join(bars)}<text x="10" y="166" font-size="10">{legend} '
+            "(number: voice to voice, ms)</text></svg>")
 
 
 def create_app(board: "Switchboard", session_secret: str | None = None) -> Starlette:

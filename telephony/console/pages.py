@@ -29,7 +29,7 @@ environment variable <code>EMPLOYAI_CONSOLE__PASSWORD</code> and restart <code>e
 LIVE = """{% extends "base.html" %}{% block title %}Live calls{% endblock %}{% block main %}
 <h1>Live calls</h1>
 <table id="live"><thead><tr><th>Caller</th><th>Direction</th><th>Duration</th><th>State</th><th>Transcript</th>
-<th>Last turn</th><th></th></tr></thead><tbody>
+<th>Voice to voice per turn</th><th></th></tr></thead><tbody>
 {% for c in calls %}<tr><td>{{ c.remote }}</td><td>{{ c.direction }}</td><td>{{ c.duration_s }} s</td><td>{{ c.state }}</td>
 <td></td><td></td><td></td></tr>{% else %}<tr><td colspan="7" class="muted">No call right now.</td></tr>{% endfor %}
 </tbody></table>
@@ -46,12 +46,12 @@ function render(calls) {
     const tr = document.createElement("tr"); tr.dataset.callId = c.call_id;
     const said = document.createElement("td"); said.className = "transcript";
     for (const m of c.transcript) { const p = document.createElement("div"); p.className = m.role; p.textContent = (m.role == "user" ? "Caller: " : "Agent: ") + m.text; said.append(p); }
-    const last = c.turns.length ? c.turns[c.turns.length - 1] : null;
+    const latencies = c.turns.map(t => t.voice_to_voice_ms).filter(ms => ms != null);
     const actions = document.createElement("td"); actions.append(document.querySelector("#actions").content.cloneNode(true));
     const id = encodeURIComponent(c.call_id);
     actions.querySelector(".hangup").action = "/live/" + id + "/hangup"; actions.querySelector(".transfer").action = "/live/" + id + "/transfer";
     tr.append(cell(c.remote), cell(c.direction), cell(c.duration_s + " s"), cell(c.state), said,
-              cell(last && last.voice_to_voice_ms != null ? last.voice_to_voice_ms + " ms voice to voice" : ""), actions);
+              cell(latencies.length ? latencies.join(", ") + " ms" : ""), actions);
     body.append(tr);
   }
 }
