@@ -107,6 +107,19 @@ def test_a_live_call_is_pushed_to_the_page_and_the_operator_hangs_it_up(console,
             assert "<audio" in page and "Thank you for calling" in page and "<svg" in page
             audio = client.get(f"/calls/{outcome.conversation_id}/recording.wav")
             assert audio.status_code == 200 and audio.content[:4] == b"RIFF" and len(audio.content) > 8000
+            import io
+            import wave
+
+            import numpy as np
+
+            sides = {}
+            for side in ("caller", "agent"):
+                part = client.get(f"/calls/{outcome.conversation_id}/recording.wav", params={"side": side})
+                with wave.open(io.BytesIO(part.content)) as mono:
+                    assert mono.getnchannels() == 1 and mono.getframerate() == 8000
+                    sides[side] = np.frombuffer(mono.readframes(mono.getnframes()), "<i2")
+            assert np.abs(sides["agent"]).max() > 1000  # the greeting is on the agent's side
+            assert np.abs(sides["caller"]).max() < 1000  # the wire caller said nothing
     finally:
         caller.close()
 

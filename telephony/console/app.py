@@ -185,10 +185,17 @@ class Console:
         return self.render(request, "call.html", call=details, chart=_latency_chart(details["turns"]))
 
     async def recording(self, request: Request) -> Response:
+        """The stereo recording, or one side of it (``?side=caller`` or ``agent``) as a mono WAV."""
         path = self.store.recording(int(request.path_params["conversation_id"]))
         if not path or not Path(path).is_file():
             return Response("no recording", status_code=404)
-        return FileResponse(path, media_type="audio/wav")
+        side = request.query_params.get("side")
+        if side is None:
+            return FileResponse(path, media_type="audio/wav")
+        if side not in ("caller", "agent"):
+            return Response("side is caller or agent", status_code=400)
+        return Response(await asyncio.to_thread(_one_side, Path(path), 0 if side == "caller" else 1),
+                        media_type="audio/wav")
 
 
 class OfficeWork:
@@ -346,6 +353,25 @@ class OfficeWork:
             report = await asyncio.to_thread(self.board.brain.memory.ingest, Path(folder))
         self.audit(request, "document ingested", document=name, passages=report.passages)
         return _done(request, {"ok": True, "passages": report.passages}, f"/job?uploaded={quote(name)}")
+
+
+def _one_side(path: Path, channel: int) -> bytes:
+    """One channel of a stereo call recording (left: caller, right: agent) as a mono WAV."""
+    import io
+    import wave
+
+    import numpy as np
+
+    with wave.open(str(path), "rb") as stereo:
+        rate = stereo.getframerate()
+        frames = np.frombuffer(stereo.readframes(stereo.getnframes()), "<i2").reshape(-1, stereo.getnchannels())
+    out = io.BytesIO()
+    with wave.open(out, "wb") as mono:
+        mono.setnchannels(1)
+        mono.setsampwidth(2)
+        mono.setframerate(rate)
+        mono.writeframes(np.ascontiguousarray(frames[:, min(channel, frames.shape[1] - 1)]).tobytes())
+    return out.getvalue()
 
 
 def _same(given: str, expected: str) -> bool:

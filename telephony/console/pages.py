@@ -75,7 +75,9 @@ CALL = """{% extends "base.html" %}{% block title %}Call {{ call.id }}{% endbloc
 {% if call.info.duration_s %}· {{ call.info.duration_s }} s{% endif %}{% if call.info.ended_by %} · ended by {{ call.info.ended_by }}{% endif %}</p>
 <p>{{ call.summary }}</p>
 {% if call.recording %}<p><audio controls preload="metadata" src="/calls/{{ call.id }}/recording.wav"></audio>
-<br><span class="muted">Stereo: caller left, agent right.</span></p>{% endif %}
+<br><span class="muted">Stereo: caller left, agent right.</span></p>
+<p>Caller only <audio controls preload="none" src="/calls/{{ call.id }}/recording.wav?side=caller"></audio>
+Agent only <audio controls preload="none" src="/calls/{{ call.id }}/recording.wav?side=agent"></audio></p>{% endif %}
 <h2>Latency per turn</h2>{{ chart | safe }}
 <h2>Transcript</h2><table><tbody>
 {% for m in call.messages %}<tr class="{{ m.role }}"><td>{{ m.role }}{% if m.name %} ({{ m.name }}){% endif %}</td><td>{{ m.text }}</td></tr>{% endfor %}
