@@ -159,6 +159,7 @@ def test_campaign_progress_results_and_export(console, board):
         assert "reminders" in client.get("/campaigns").text
         page = client.get("/campaigns/reminders").text
         assert "Goal achieved: yes" in page and "sip:ben@127.0.0.1" in page and "pending" in page
+        assert "refreshes every 5 s" in page  # still running: the counts follow the campaign
         export = client.get("/campaigns/reminders/export.csv")
         assert export.headers["content-type"].startswith("text/csv")
         assert export.text.splitlines()[1].startswith("2,sip:ann@127.0.0.1,answered-human,1,yes")

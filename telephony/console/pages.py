@@ -111,7 +111,9 @@ CAMPAIGN = """{% extends "base.html" %}{% block title %}{{ campaign.name }}{% en
 {% for c in contacts %}<tr><td>{{ c.line }}</td><td>{{ c.uri }}</td><td>{{ c.outcome if c.state == "done" else c.state }}</td>
 <td>{{ c.attempts }}</td><td>{{ {1: "achieved", 0: "not achieved"}.get(c.goal_achieved, "") }}</td>
 <td>{{ c.summary or "" }}{% if c.conversation_id %} <a href="/calls/{{ c.conversation_id }}">call</a>{% endif %}</td></tr>{% endfor %}
-</tbody></table>{% endblock %}"""
+</tbody></table>
+{% if campaign.status == "running" %}<p class="muted">Running: this page refreshes every 5 s.</p>
+<script>setTimeout(() => location.reload(), 5000);</script>{% endif %}{% endblock %}"""
 
 CALLERS = """{% extends "base.html" %}{% block title %}Callers{% endblock %}{% block main %}
 <h1>Callers</h1><form method="get"><input name="q" value="{{ q }}" placeholder="number or address"><button>Search</button></form>
