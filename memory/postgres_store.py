@@ -145,13 +145,6 @@ class PostgresStore(MemoryStore):
         rows = self._rows("SELECT value, char_limit FROM core_blocks WHERE owner=%s AND label=%s", (owner, label))
         return CoreBlock(owner, label, rows[0][0], rows[0][1]) if rows else None
 
-    def put_block(self, block: CoreBlock) -> None:
-        if len(block.value) > block.limit:
-            raise ValueError(f"core block {block.owner}/{block.label}: {len(block.value)} chars over its limit of {block.limit}")
-        self._write("INSERT INTO core_blocks VALUES (%s,%s,%s,%s,%s) ON CONFLICT (owner, label) DO UPDATE SET "
-                    "value=excluded.value, char_limit=excluded.char_limit, updated_at=excluded.updated_at",
-                    (block.owner, block.label, block.value, block.limit, time.time()))
-
     def update_block(self, owner: str, label: str, limit: int, change: Callable[[str], str]) -> str:
         with self._pool.connection() as conn, conn.transaction():
             conn.execute("INSERT INTO core_blocks VALUES (%s,%s,'',%s,%s) ON CONFLICT (owner, label) DO NOTHING",

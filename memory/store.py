@@ -34,8 +34,9 @@ class MemoryStore(ABC):
     @abstractmethod
     def get_block(self, owner: str, label: str) -> CoreBlock | None: ...
 
-    @abstractmethod
-    def put_block(self, block: CoreBlock) -> None: ...
+    def put_block(self, block: CoreBlock) -> None:
+        """Set a block's whole value (the store raises ValueError when it is over the block's limit)."""
+        self.update_block(block.owner, block.label, block.limit, lambda _current: block.value)
 
     @abstractmethod
     def update_block(self, owner: str, label: str, limit: int, change: Callable[[str], str]) -> str:

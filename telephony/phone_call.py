@@ -117,7 +117,7 @@ class PhoneCall:
                 initial_silence_ms=campaign.amd_initial_silence_ms)
         self._human_at_ms: int | None = None  # person judged; waiting for their words' transcript
         self._voicemail: str | None = None  # None | "waiting" (for the beep) | "leaving"
-        self._beep = BeepDetector()
+        self._beep: BeepDetector | None = None  # made when a machine answers
         self._vm_since_ms = 0
         self._vm_voiced_ms = 0
 
@@ -269,7 +269,7 @@ class PhoneCall:
                     if not held:
                         loop.say(loop.conversation.opening(), recorded=True)
             return None
-        if self._voicemail == "waiting":
+        if self._voicemail == "waiting" and self._beep is not None:
             beeped = self._beep.feed(frame)
             if amd.is_voiced(frame):
                 self._vm_voiced_ms = loop.now_ms

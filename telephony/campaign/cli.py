@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import signal
 import sys
@@ -15,12 +14,12 @@ from typing import Annotated, Optional
 import typer
 
 from config import Settings
+from telephony.campaign.export import write_results
 from telephony.cli_support import ConfigOption, _fail, _settings, _start
 
 campaign_app = typer.Typer(help="Outbound call campaigns: a contact list and a goal.", no_args_is_help=True)
 
 ESTIMATED_CALL_S = 60  # for the dry run's schedule only
-FIXED_COLUMNS = ("line", "uri", "outcome", "attempts", "goal_achieved", "summary", "recording", "conversation_id")
 
 
 def _store(settings: Settings):
@@ -224,8 +223,9 @@ def _show_progress(store, name: str, runner, worker: threading.Thread) -> None:
 
 
 def _print_counts(counts: dict[str, int]) -> None:
-    order = ["answered-human", "voicemail", "no-answer", "busy", "rejected", "failed", "invalid", "interrupted",
-             "pending", "dialing", "goal_achieved", "attempts"]
+    from telephony.campaign.runner import OUTCOMES
+
+    order = [*OUTCOMES, "pending", "dialing", "goal_achieved", "attempts"]
     for key in order + sorted(k for k in counts if k not in order):
         if counts.get(key):
             typer.echo(f"  {key:<15} {counts[key]}")
@@ -258,19 +258,8 @@ def campaign_export(
     store = _store(_settings(config))
     _campaign(store, name)
     rows = store.contacts(name)
-    columns: list[str] = []
-    for row in rows:
-        columns += [c for c in row["variables"] if c not in columns and c not in FIXED_COLUMNS]
-    fields = ["line", "uri", *columns, *FIXED_COLUMNS[2:]]
     with output.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=fields)
-        writer.writeheader()
-        for row in rows:
-            achieved = {None: "", 1: "yes", 0: "no"}[row["goal_achieved"]]
-            outcome = row["outcome"] if row["state"] == "done" else row["state"]
-            writer.writerow({**row["variables"], "line": row["line"], "uri": row["uri"], "outcome": outcome,
-                             "attempts": row["attempts"], "goal_achieved": achieved, "summary": row["summary"] or "",
-                             "recording": row["recording"] or "", "conversation_id": row["conversation_id"] or ""})
+        write_results(rows, handle)
     typer.echo(f"{len(rows)} contact(s) written to {output}")
 
 

@@ -264,8 +264,9 @@ class OfficeWork:
         return self.console.render(request, "campaign.html", campaign=campaign, counts=counts, contacts=contacts)
 
     async def campaign_export(self, request: Request) -> Response:
-        import csv
         import io
+
+        from telephony.campaign.export import write_results
 
         store = self._campaigns()
         if store is None:
@@ -277,12 +278,7 @@ class OfficeWork:
         finally:
             store.close()
         out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow(["line", "uri", "outcome", "attempts", "goal_achieved", "summary", "variables"])
-        for row in rows:
-            writer.writerow([row["line"], row["uri"], row["outcome"] if row["state"] == "done" else row["state"],
-                             row["attempts"], {None: "", 1: "yes", 0: "no"}[row["goal_achieved"]], row["summary"] or "",
-                             json.dumps(row["variables"])])
+        write_results(rows, out)
         return Response(out.getvalue(), media_type="text/csv", headers={
             "Content-Disposition": f'attachment; filename="{request.path_params["name"]}.csv"'})
 
@@ -310,9 +306,14 @@ class OfficeWork:
         limit = self.board.brain.memory.settings.human_limit
         if len(value) > limit:
             return JSONResponse({"error": f"{len(value)} characters, over the limit of {limit}"}, status_code=400)
-        before = self.store.get_block(key, "human")
-        self.store.update_block(key, "human", limit, lambda _current: value)
-        self.audit(request, "caller memory edited", caller=key, before=before.value if before else "", after=value)
+        before: list[str] = []
+
+        def replace(current: str) -> str:  # read in the same transaction as the write: the audit is exact
+            before.append(current)
+            return value
+
+        self.store.update_block(key, "human", limit, replace)
+        self.audit(request, "caller memory edited", caller=key, before=before[0], after=value)
         return _done(request, {"ok": True}, f"/callers/{quote(key, safe='')}")
 
     async def caller_erase(self, request: Request) -> Response:
