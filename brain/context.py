@@ -73,6 +73,10 @@ class EmployeeContext(ChatCompletionContext):
                 break
         return min(cut, len(self._messages) - 1)
 
+    def current_messages(self) -> List[LLMMessage]:
+        """The prompt as it stands, without eviction or notes (what the next request will most likely start with)."""
+        return self._assemble()
+
     async def get_messages(self) -> List[LLMMessage]:
         messages = self._assemble()
         tokens = self._count(messages)

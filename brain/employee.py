@@ -27,7 +27,7 @@ from autogen_core import CancellationToken
 
 from autogen_core.models import AssistantMessage, SystemMessage, UserMessage
 
-from brain.client import MAX_TOOL_ROUNDS, EmployeeModelClient
+from brain.client import MAX_TOOL_ROUNDS, EmployeeModelClient, to_chat
 from brain.context import EmployeeContext
 from brain.dialogue import IntentRouter, Receptionist, Reply
 from brain.facts import FactGuard, support_figures
@@ -39,7 +39,7 @@ from brain.llm import ChatMessage, CompletionRequest, LLMBackend, load_backend
 from brain.prompt import business_hours_text, caller_name, greeting, system_prompt
 from brain.tools import LOOKUP_TOOLS, CallSession, build_tools
 from config.settings import Settings
-from speech.sentences import SentenceChunker
+from speech.sentences import SentenceChunker, split_sentences
 from memory.service import MemoryLimitError, MemoryService, open_memory
 
 log = logging.getLogger(__name__)
@@ -101,7 +101,11 @@ def _content_words(text: str) -> set[str]:
     return {w for w in _WORD.findall(text.lower()) if w not in _STOP and len(w) > 2}
 
 
-FIRST_CLAUSE_CHARS = 24
+# The first piece of a reply may end at a comma after FIRST_CLAUSE_CHARS ("I'm sorry, | ..."), or before a
+# phrase after FIRST_PHRASE_WORDS words and 20 characters: the caller hears the reply begin sooner (Piper's
+# time grows with the piece: ~2.4 ms a character here).
+FIRST_CLAUSE_CHARS = 10
+FIRST_PHRASE_WORDS = 4
 _SENTENCE_END = re.compile(r"[.!?…][\"')\]]*$")
 
 
@@ -187,6 +191,15 @@ class Conversation:
     def warm_up(self) -> None:
         """Evaluate this call's stable prompt prefix now (while the greeting plays), not on the first question."""
         self.brain.backend.warm_prefix([ChatMessage("system", self._prompt)])
+
+    def prefill(self, caller_text: str = "") -> int:
+        """Let the model read ahead while nobody waits: the conversation so far and, while the caller is still
+        speaking, their words so far (a partial transcript). The turn then evaluates only what is new.
+        Blocking (model work): call it off the voice loop."""
+        messages = list(self.context.current_messages())
+        if caller_text.strip():
+            messages.append(UserMessage(content=caller_text.strip(), source="caller"))
+        return self.brain.backend.prefill(to_chat(messages), open_last=bool(caller_text.strip()))
 
     @property
     def ended(self) -> bool:
@@ -348,17 +361,28 @@ class Conversation:
         if passages:
             facts = " ".join(" ".join(p.split()) for p in passages)
             await self.context.add_message(SystemMessage(content=f"Facts for the next answer: {facts}"))
-        # The first clause is vetted and spoken as soon as it is complete (the caller hears the reply
-        # begin a sentence earlier); the limit counts whole sentences.
-        chunker = SentenceChunker(first_clause_min_chars=FIRST_CLAUSE_CHARS)
+        # The first clause or phrase is vetted and spoken as soon as it is complete (the caller hears the
+        # reply begin a sentence earlier); the limit counts whole sentences.
+        chunker = SentenceChunker(first_clause_min_chars=FIRST_CLAUSE_CHARS, first_phrase_min_words=FIRST_PHRASE_WORDS)
         sentences = 0
         streamed_any = False
         received_any = False  # deltas reached the chunker (the final message must not be added again)
+        held = ""  # a first piece ending with the start of a secret: vetted together with what follows
 
-        def vetted(pieces: list[str]) -> list[str]:
+        def vetted(pieces: list[str], final: bool = False) -> list[str]:
+            nonlocal held
             out = []
             for piece in pieces:
+                if held:
+                    piece, held = f"{held} {piece}", ""
+                if not _SENTENCE_END.search(piece) and self.policy.may_begin_secret(piece):
+                    held = piece
+                    continue
                 checked = self._vet(piece)
+                if checked:
+                    out.append(checked)
+            if final and held:
+                checked, held = self._vet(held), ""
                 if checked:
                     out.append(checked)
             return out
@@ -369,7 +393,7 @@ class Conversation:
                 received_any = True
                 for sentence in vetted(chunker.push(event.content)):
                     if sentences < MAX_SENTENCES:
-                        sentences += _SENTENCE_END.search(sentence) is not None
+                        sentences += self._sentences_in(sentence)
                         streamed_any = True
                         yield SpeechDelta(sentence + " ")
                 if sentences >= MAX_SENTENCES:
@@ -385,12 +409,21 @@ class Conversation:
                 last = event.messages[-1] if event.messages else None
                 if not received_any and isinstance(last, TextMessage):
                     chunker.push(last.content)
-        if sentences < MAX_SENTENCES:
-            for sentence in vetted(chunker.flush())[: MAX_SENTENCES - sentences]:
-                streamed_any = True
-                yield SpeechDelta(sentence + " ")
+        for sentence in vetted(chunker.flush(), final=True):
+            if sentences >= MAX_SENTENCES:
+                break
+            sentences += self._sentences_in(sentence)
+            streamed_any = True
+            yield SpeechDelta(sentence + " ")
         if not streamed_any:
             yield SpeechDelta(self.receptionist.dont_know())
+
+    def _sentences_in(self, piece: str) -> int:
+        """How many sentences a vetted piece ends (a first clause ends none). The honest "I don't have that"
+        that replaced a piece ends the reply: nothing the model adds after it is worth saying."""
+        if piece == self.receptionist.dont_know():
+            return MAX_SENTENCES
+        return sum(1 for sentence in split_sentences(piece) if _SENTENCE_END.search(sentence))
 
     def _summarize(self, text: str) -> str:
         request = CompletionRequest(
@@ -436,6 +469,7 @@ class Conversation:
                                    "four facts about the caller worth remembering, and the staff's action items."),
              ChatMessage("user", transcript)],
             max_tokens=200, temperature=0.0, json_schema=POST_CALL_SCHEMA, stable_prefix_messages=0,
+            background=True,  # nobody waits for it: live calls' turns go first
         )
         raw, _ = self.brain.backend.complete(request)
         try:

@@ -17,10 +17,11 @@ import json
 import logging
 import threading
 import time
+from contextlib import contextmanager
 from abc import ABC, abstractmethod
 from collections import OrderedDict
-from dataclasses import dataclass, field
-from typing import Any, Iterator, Literal, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable, Iterator, Literal, Sequence
 
 from config.models import resolve_llm_model
 from config.settings import LLMSettings
@@ -80,6 +81,11 @@ class CompletionRequest:
     stop: list[str] = field(default_factory=list)
     # How many leading messages are stable across turns (system prompt + core memory): cached.
     stable_prefix_messages: int = 1
+    # Work nobody waits for (post-call notes): it gives the model up to any live turn that wants it.
+    background: bool = False
+    # The reply starts with this text, given rather than generated (not streamed back): the backend
+    # continues it. Only for backends with ``continues_assistant_prefix``.
+    assistant_prefix: str = ""
 
 
 class CompletionStream:
@@ -122,6 +128,12 @@ class LLMBackend(ABC):
     """A chat model that streams."""
 
     name: str
+    # Can continue a reply from ``CompletionRequest.assistant_prefix`` (the in-process model can; a chat
+    # API server cannot be handed the start of the assistant's message).
+    continues_assistant_prefix: bool = False
+    # Called between generated tokens by an in-process model: the voice loop makes it wait while work
+    # a caller is waiting to hear (a reply's first audio) uses the cores.
+    yield_to: Callable[[], None] | None = None
 
     @abstractmethod
     def stream(self, request: CompletionRequest) -> CompletionStream: ...
@@ -135,8 +147,24 @@ class LLMBackend(ABC):
     def context_window(self) -> int: ...
 
     def complete(self, request: CompletionRequest) -> tuple[str, CompletionStats]:
-        stream = self.stream(request)
-        return stream.read(), stream.stats
+        """The whole completion. A ``background`` request preempted by a live turn starts again once the model
+        has been free a moment; its last try (of ``BACKGROUND_TRIES``) is not preempted, so it always ends.
+
+        Why: post-call notes took 6 s of the model on 2 cores, and a live call's turn waited for all of it
+        (measured: 6.8 s voice to voice with two calls)."""
+        tries = self.BACKGROUND_TRIES if request.background else 1
+        for attempt in range(tries):
+            stream = self.stream(replace(request, background=request.background and attempt < tries - 1))
+            text = stream.read()
+            if stream.stats.finish_reason != "preempted":
+                break
+            self.wait_until_idle()
+        return text, stream.stats
+
+    BACKGROUND_TRIES = 3
+
+    def wait_until_idle(self, quiet_s: float = 0.5, timeout_s: float = 10.0) -> None:  # noqa: B027
+        """Block until no live turn has wanted the model for ``quiet_s`` (backends that preempt)."""
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release the model or connection."""
@@ -145,18 +173,33 @@ class LLMBackend(ABC):
         """Prepare ``messages`` as a cached prompt prefix ahead of use; returns the seconds spent."""
         return 0.0
 
+    def prefill(self, messages: Sequence[ChatMessage], stable_prefix_messages: int = 1, *, open_last: bool = False) -> int:  # noqa: B027
+        """Evaluate the prompt of ``messages`` ahead of the request that will start with it; returns the tokens
+        evaluated (0: skipped, or not supported)."""
+        return 0
+
+    def choose_continuation(self, request: CompletionRequest, options: Sequence[str], likely: str = "") -> str | None:
+        """Which of ``options`` the model would begin to write after the prompt and its ``assistant_prefix``;
+        None when the backend cannot tell cheaply (the caller then lets the model write it under a grammar).
+        ``likely``: the text that probably follows the prefix, worth reading ahead in the same pass."""
+        return None
+
 
 class LlamaCppBackend(LLMBackend):
     """A GGUF model in this process. One decode at a time (a lock); prefix states are kept in RAM."""
+
+    continues_assistant_prefix = True
 
     def __init__(
         self,
         model_path: str,
         *,
         n_ctx: int = 4096,
-        n_threads: int = 2,
+        n_threads: int = 1,
+        n_threads_batch: int | None = None,
         n_gpu_layers: int = 0,
         prefix_cache_entries: int = 16,
+        conversation_cache_entries: int = 8,
     ) -> None:
         from llama_cpp import Llama
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
@@ -166,7 +209,7 @@ class LlamaCppBackend(LLMBackend):
             model_path=model_path,
             n_ctx=n_ctx,
             n_threads=n_threads,
-            n_threads_batch=n_threads,
+            n_threads_batch=n_threads_batch or n_threads,
             n_gpu_layers=n_gpu_layers,
             verbose=False,
         )
@@ -180,10 +223,20 @@ class LlamaCppBackend(LLMBackend):
         self._formatter = Jinja2ChatFormatter(template, eos_token=eos, bos_token=bos, add_generation_prompt=True)
         self._prefix_formatter = Jinja2ChatFormatter(template, eos_token=eos, bos_token=bos, add_generation_prompt=False)
         self._lock = threading.Lock()
+        # Live turns waiting for the model, and when one last did: background work yields to them.
+        self._live_waiting = 0
+        self._live_last = 0.0
+        self._live_cond = threading.Condition()
         self._prefix_states: OrderedDict[tuple[int, ...], Any] = OrderedDict()
         self._prefix_capacity = prefix_cache_entries
+        # Each conversation's KV cache as its last reply left it (sequence data only: ~14 MB and ~11 ms to
+        # save for 600 tokens, 4 ms to restore; llama-cpp-python's save_state also copies every logit row
+        # and took 220 / 440 ms). Calls taking turns then pay for their new words, not their whole history.
+        self._conversations: OrderedDict[tuple[int, ...], tuple[Any, int]] = OrderedDict()
+        self._conversation_capacity = conversation_cache_entries
         self.prefix_cache_enabled = True
-        log.info("llama.cpp loaded %s in %.2fs (n_ctx=%d, threads=%d)", self.name, self.load_seconds, n_ctx, n_threads)
+        log.info("llama.cpp loaded %s in %.2fs (n_ctx=%d, threads=%d, batch threads=%d)", self.name,
+                 self.load_seconds, n_ctx, n_threads, n_threads_batch or n_threads)
 
     @classmethod
     def from_settings(cls, settings: LLMSettings) -> "LlamaCppBackend":
@@ -191,6 +244,7 @@ class LlamaCppBackend(LLMBackend):
             str(resolve_llm_model(settings.model)),
             n_ctx=settings.n_ctx,
             n_threads=settings.n_threads,
+            n_threads_batch=settings.n_threads_batch,
             n_gpu_layers=settings.n_gpu_layers,
         )
 
@@ -233,6 +287,43 @@ class LlamaCppBackend(LLMBackend):
         while len(self._prefix_states) > self._prefix_capacity:
             self._prefix_states.popitem(last=False)
 
+    def _save_conversation(self) -> None:
+        """Keep the KV cache as it stands (a conversation after its reply) for that conversation's next turn."""
+        import ctypes
+
+        import llama_cpp
+
+        key = tuple(self._llm._input_ids.tolist())
+        size = llama_cpp.llama_state_seq_get_size(self._llm.ctx, 0)
+        buffer = (ctypes.c_uint8 * size)()
+        written = llama_cpp.llama_state_seq_get_data(self._llm.ctx, buffer, size, 0)
+        for older in [k for k in self._conversations if key[: len(k)] == k]:
+            del self._conversations[older]  # the same conversation, earlier: superseded
+        self._conversations[key] = (buffer, written)
+        while len(self._conversations) > self._conversation_capacity:
+            self._conversations.popitem(last=False)
+
+    def _use_best_state(self, tokens: list[int], prefix_tokens: list[int]) -> None:
+        """Start from the longest saved conversation state that ``tokens`` continue, if it beats what the KV
+        cache holds now; else make sure the stable prefix is there."""
+        import llama_cpp
+
+        held = self._llm.longest_token_prefix(self._llm._input_ids.tolist(), tokens)
+        best = max((k for k in self._conversations if len(k) > held and tuple(tokens[: len(k)]) == k),
+                   key=len, default=None)
+        if best is not None:
+            buffer, written = self._conversations[best]
+            self._conversations.move_to_end(best)
+            self._llm._ctx.kv_cache_clear()
+            if llama_cpp.llama_state_seq_set_data(self._llm.ctx, buffer, written, 0):
+                self._llm.input_ids[: len(best)] = best
+                self._llm.n_tokens = len(best)
+                self._llm._requires_eval = True  # no logits came with the state
+                return
+            self._llm.reset()
+        if prefix_tokens:
+            self._use_prefix(prefix_tokens)
+
     def warm_prefix(self, messages: Sequence[ChatMessage]) -> float:
         """Evaluate and save the KV state of ``messages`` so the next request starting with them skips it."""
         if not self.prefix_cache_enabled:
@@ -242,34 +333,186 @@ class LlamaCppBackend(LLMBackend):
         tokens = self.tokenize_prompt(prompt)
         if tuple(tokens) in self._prefix_states:
             return 0.0
-        with self._lock:
+        with self._model():
             self._use_prefix(tokens)
         return time.perf_counter() - started
+
+    @contextmanager
+    def _model(self, live: bool = True) -> Iterator[None]:
+        """The model, one user at a time; a live turn counts as waiting while it queues for it."""
+        if live:
+            with self._live_cond:
+                self._live_waiting += 1
+        try:
+            self._lock.acquire()
+        finally:
+            if live:
+                with self._live_cond:
+                    self._live_waiting -= 1
+                    self._live_last = time.monotonic()
+                    self._live_cond.notify_all()
+        try:
+            yield
+        finally:
+            self._lock.release()
+
+    def wait_until_idle(self, quiet_s: float = 0.5, timeout_s: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        with self._live_cond:
+            while time.monotonic() < deadline:
+                quiet = time.monotonic() - self._live_last
+                if not self._live_waiting and quiet >= quiet_s:
+                    return
+                self._live_cond.wait(timeout=max(0.05, quiet_s - quiet))
+
+    def _stable_prefix(self, request: CompletionRequest, tokens: list[int]) -> list[int]:
+        """The tokens of the request's stable leading messages, if the prompt starts with them (cacheable)."""
+        if self.prefix_cache_enabled and 0 < request.stable_prefix_messages < len(request.messages):
+            prefix_prompt, _ = self.render(request.messages[: request.stable_prefix_messages], generation_prompt=False)
+            candidate = self.tokenize_prompt(prefix_prompt)
+            if tokens[: len(candidate)] == candidate:
+                return candidate
+        return []
+
+    PREFILL_MAX_NEW_TOKENS = 96
+
+    def prefill(self, messages: Sequence[ChatMessage], stable_prefix_messages: int = 1, *, open_last: bool = False) -> int:
+        """Extend the KV cache with the prompt of ``messages`` while nobody waits: the caller's words so far
+        (``open_last``: the last message is cut after its text, so the longer final text reuses the work) or
+        the conversation after a reply.
+
+        Opportunistic: skipped when the model is busy, and when the cache holds another conversation (then
+        more than ``PREFILL_MAX_NEW_TOKENS`` would be needed): a prefill must never keep a turn waiting long.
+        Measured on 2 cores: each prompt token evaluated at the end of the caller's turn costs ~6 ms.
+        """
+        if not self.prefix_cache_enabled or not messages:
+            return 0
+        prompt, _ = self.render(messages, generation_prompt=False)
+        if open_last:
+            text = messages[-1].content
+            at = prompt.rfind(text)
+            if not text or at < 0:
+                return 0
+            prompt = prompt[: at + len(text)]
+        tokens = self.tokenize_prompt(prompt)[:-1]  # the last token may still grow ("mid" -> "middle")
+        # The caller's partial words are worth reading only if the model is free now; the conversation after a
+        # reply is worth a short wait (its state is then kept for the next turn).
+        if not self._lock.acquire(timeout=2.0) if not open_last else not self._lock.acquire(blocking=False):
+            return 0
+        try:
+            keep = self._llm.longest_token_prefix(self._llm._input_ids.tolist(), tokens)
+            new = len(tokens) - keep
+            if new < 0 or new > self.PREFILL_MAX_NEW_TOKENS or len(tokens) + 8 > self.context_window:
+                return 0
+            if new:
+                self._llm.n_tokens = keep
+                self._llm.eval(tokens[keep:])
+            else:  # the cache may hold more (the reply's last generated tokens): cut it to the prompt
+                self._llm._ctx.kv_cache_seq_rm(-1, len(tokens), -1)
+                self._llm.n_tokens = len(tokens)
+            if not open_last:  # a conversation after its reply: kept for its next turn
+                self._save_conversation()
+            return new
+        finally:
+            self._lock.release()
+
+    def choose_continuation(self, request: CompletionRequest, options: Sequence[str], likely: str = "") -> str | None:
+        """One evaluation of the new prompt tokens, then the next token's logits: the option whose first token
+        scores highest (the model's own preference, no sampling). None when that token begins several options.
+
+        Why: letting the model write the option under a grammar costs a request and a few constrained
+        decoding steps (~60-90 ms on 2 cores); this costs nothing beyond the prompt evaluation, which the
+        completion that follows (same prompt, longer ``assistant_prefix``) then finds in the KV cache.
+        ``likely`` (e.g. the rest of the spoken action's JSON header) is evaluated in the same batch, its
+        logits unread: when it is what follows, the completion finds it in the cache too (~60 ms saved);
+        when it is not, the completion re-evaluates from where it differs.
+        """
+        import llama_cpp
+        import numpy as np
+
+        prompt, _ = self.render(request.messages)
+        tokens = self.tokenize_prompt(prompt + request.assistant_prefix)
+        if len(tokens) + 8 > self.context_window:
+            raise ValueError(f"prompt of {len(tokens)} tokens does not fit the {self.context_window}-token window")
+        ahead = self.tokenize_prompt(prompt + request.assistant_prefix + likely) if likely else tokens
+        if ahead[: len(tokens)] != tokens or len(ahead) + 8 > self.context_window:
+            ahead = tokens  # the likely text merges with the prefix's last token: no reading ahead
+        by_first: dict[int, list[str]] = {}
+        for option in options:
+            ids = self._llm.tokenize(option.encode("utf-8"), add_bos=False, special=False)
+            if ids:
+                by_first.setdefault(ids[0], []).append(option)
+        prefix_tokens = self._stable_prefix(request, tokens)
+        started = time.perf_counter()
+        with self._model():
+            if self.prefix_cache_enabled:
+                self._use_best_state(tokens, prefix_tokens)
+            else:
+                self._llm.reset()
+            # Keep what the KV cache already holds of this prompt; the last token is evaluated again for its logits.
+            keep = min(self._llm.longest_token_prefix(self._llm._input_ids.tolist(), tokens), len(tokens) - 1)
+            logits = self._eval_reading(ahead, keep, at=len(tokens) - 1)
+            best = max(by_first, key=lambda token: float(logits[token]))
+        log.debug("llm: chose among %d options after %d new prompt tokens (+%d read ahead) in %.0f ms", len(options),
+                  len(tokens) - keep, len(ahead) - len(tokens), (time.perf_counter() - started) * 1000)
+        chosen = by_first[best]
+        return chosen[0] if len(chosen) == 1 else None
+
+    def _eval_reading(self, tokens: list[int], keep: int, at: int):
+        """Evaluate ``tokens[keep:]`` (the cache keeps the first ``keep``) and return the logits after token ``at``.
+
+        llama-cpp-python's ``eval`` only keeps the last token's logits; reading those of an earlier token of
+        the same batch needs the batch built by hand (llama.cpp computes logits only where asked).
+        """
+        import llama_cpp
+        import numpy as np
+
+        llm = self._llm
+        new = tokens[keep:]
+        if at == len(tokens) - 1 or len(new) > llm.n_batch:
+            llm.n_tokens = keep
+            llm.eval(tokens[keep : at + 1])
+            logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits(llm.ctx), shape=(llm.n_vocab(),)).copy()
+            if at + 1 < len(tokens):
+                llm.eval(tokens[at + 1 :])
+            return logits
+        llm._ctx.kv_cache_seq_rm(-1, keep, -1)
+        batch = llm._batch
+        batch.batch.n_tokens = len(new)
+        for i, token in enumerate(new):
+            batch.batch.token[i] = token
+            batch.batch.pos[i] = keep + i
+            batch.batch.seq_id[i][0] = 0
+            batch.batch.n_seq_id[i] = 1
+            batch.batch.logits[i] = keep + i == at
+        llm._ctx.decode(batch)
+        llm.input_ids[keep : len(tokens)] = new
+        llm.n_tokens = len(tokens)
+        llm._requires_eval = True  # the last token's logits were not computed: a completion must replay it
+        return np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(llm.ctx, at - keep), shape=(llm.n_vocab(),)).copy()
 
     def stream(self, request: CompletionRequest) -> CompletionStream:
         from llama_cpp import LlamaGrammar
 
         stats = CompletionStats()
         prompt, template_stop = self.render(request.messages)
-        tokens = self.tokenize_prompt(prompt)
+        tokens = self.tokenize_prompt(prompt + request.assistant_prefix)
         if len(tokens) + 8 > self.context_window:
             raise ValueError(f"prompt of {len(tokens)} tokens does not fit the {self.context_window}-token window")
         stats.prompt_tokens = len(tokens)
-        prefix_tokens: list[int] = []
-        if self.prefix_cache_enabled and 0 < request.stable_prefix_messages < len(request.messages):
-            prefix_prompt, _ = self.render(request.messages[: request.stable_prefix_messages], generation_prompt=False)
-            candidate = self.tokenize_prompt(prefix_prompt)
-            if tokens[: len(candidate)] == candidate:
-                prefix_tokens = candidate
+        prefix_tokens = self._stable_prefix(request, tokens)
         grammar = LlamaGrammar.from_json_schema(json.dumps(request.json_schema), verbose=False) if request.json_schema else None
         max_tokens = min(request.max_tokens, self.context_window - len(tokens) - 1)
 
         def generate() -> Iterator[str]:
             started = time.perf_counter()
-            with self._lock:
-                if prefix_tokens:
-                    self._use_prefix(prefix_tokens)
-                elif not self.prefix_cache_enabled:
+            with self._model(live=not request.background):
+                if request.background and self._live_waiting:
+                    stats.finish_reason = "preempted"
+                    return
+                if self.prefix_cache_enabled:
+                    self._use_best_state(tokens, prefix_tokens)
+                else:
                     self._llm.reset()
                 current = self._llm._input_ids.tolist()
                 stats.cached_tokens = self._llm.longest_token_prefix(current, tokens)
@@ -287,9 +530,17 @@ class LlamaCppBackend(LLMBackend):
                         text = choice.get("text") or ""
                         if stats.observe(text, choice.get("finish_reason"), started):
                             yield text
+                        if request.background and self._live_waiting:
+                            stats.finish_reason = "preempted"  # a live turn wants the model: start again later
+                            break
+                        if self.yield_to is not None:
+                            self.yield_to()
                 finally:
                     pieces.close()
                     stats.total_s = time.perf_counter() - started
+                    log.debug("llm: %d prompt tokens (%d cached), first token %.0f ms, %d tokens in %.0f ms (%s)",
+                              stats.prompt_tokens, stats.cached_tokens, (stats.first_token_s or 0) * 1000,
+                              stats.completion_tokens, stats.total_s * 1000, stats.finish_reason or "stop")
 
         return CompletionStream(generate(), stats)
 
@@ -343,6 +594,8 @@ class OpenAICompatBackend(LLMBackend):
         raise RuntimeError(f"{self.base_url}: the server offers no tokenize endpoint")
 
     def stream(self, request: CompletionRequest) -> CompletionStream:
+        if request.assistant_prefix:
+            raise ValueError("an OpenAI-compatible chat server cannot continue a given start of the reply")
         stats = CompletionStats()
         body: dict[str, Any] = {
             "model": self.name,

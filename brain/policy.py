@@ -46,6 +46,12 @@ class Policy:
         squashed = _squash(text)
         return any(secret in squashed for secret in self._secrets)
 
+    def may_begin_secret(self, text: str) -> bool:
+        """Does ``text`` end with the beginning of a secret? (Then it must not be spoken before what follows.)"""
+        squashed = _squash(text)
+        return any(squashed.endswith(secret[:k]) for secret in self._secrets
+                   for k in range(3, min(len(secret), len(squashed)) + 1))
+
     def filter(self, sentence: str) -> str | None:
         """The sentence, or None if it must not be spoken."""
         if self.leaks(sentence):

@@ -73,12 +73,13 @@ def cpu_seconds(pid: int) -> float:
 
 
 class Server:
-    def __init__(self, data: Path, max_calls: int) -> None:
+    def __init__(self, data: Path, max_calls: int, extra_env: dict[str, str] | None = None) -> None:
         self.sip_port, self.metrics_port = free_port(), free_port(socket.SOCK_STREAM)
         env = {k: v for k, v in os.environ.items() if not k.startswith("EMPLOYAI_") or k == "EMPLOYAI_TEST_AUDIO"}
         env.update({"EMPLOYAI_SERVICE__DATA_DIR": str(data), "EMPLOYAI_CONSOLE__ADDRESS": "127.0.0.1:0", "EMPLOYAI_SIP__PORT": str(self.sip_port),
                     "EMPLOYAI_SIP__MAX_CALLS": str(max_calls),
                     "EMPLOYAI_SERVICE__METRICS_ADDRESS": f"127.0.0.1:{self.metrics_port}"})
+        env.update(extra_env or {})
         self.log = open(data / "serve.log", "w")
         self.proc = subprocess.Popen([EMPLOYAI, "serve"], stdout=subprocess.PIPE, stderr=self.log, text=True, env=env)
         deadline = time.monotonic() + 300
@@ -151,6 +152,8 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--levels", default="1,2,4,8", help="simultaneous calls per round")
     parser.add_argument("--turns", type=int, default=4, help="caller turns per call")
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION__KEY=VALUE",
+                        help="a setting for the server, e.g. --set stt__model=tiny.en (repeatable)")
     args = parser.parse_args()
     levels = [int(x) for x in args.levels.split(",")]
     clips = utterances()
@@ -158,7 +161,11 @@ def main() -> None:
     shared_models = Path.home() / ".local" / "share" / "employai" / "models"
     if shared_models.is_dir():
         (data / "models").symlink_to(shared_models, target_is_directory=True)  # reuse the joined Whisper model
-    server = Server(data, max(levels))
+    extra = {}
+    for item in args.set:
+        key, _, value = item.partition("=")
+        extra["EMPLOYAI_" + key.upper()] = value
+    server = Server(data, max(levels), extra)
     rounds, last_id = [], 0
     try:
         for level in levels:

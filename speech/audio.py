@@ -50,6 +50,17 @@ def rms_dbfs(samples: PCM) -> float:
     return max(-120.0, 10.0 * np.log10(power)) if power > 0 else -120.0
 
 
+def trim_leading_silence(samples: PCM, rate: int, *, threshold: int = 300, keep_ms: int = 10) -> PCM:
+    """Drop the silence a synthesised piece starts with (Piper: ~40 ms), keeping ``keep_ms`` before the sound.
+
+    For the first piece of a reply only: the caller is waiting, and every silent frame sent first is
+    delay. Later pieces keep theirs, as the pause between sentences."""
+    loud = np.flatnonzero(np.abs(samples.astype(np.int32)) > threshold)
+    if not len(loud):
+        return samples
+    return samples[max(0, int(loud[0]) - rate * keep_ms // 1000) :]
+
+
 def read_audio(path: str | Path) -> Audio:
     """Any audio file -> mono PCM16 at its own rate (WAV directly, other formats through PyAV)."""
     path = Path(path)

@@ -29,6 +29,14 @@ _CANDIDATE = re.compile(r"[.!?…]+|\n")
 # "well-known" and "5–10" are not cut.
 _CLAUSE = re.compile(r"[,;:](?=\s)|\s[-–](?=\s)|—")
 _CLOSERS = frozenset("\"')]}”’»")
+# Words that open a new phrase: an unpunctuated first sentence may be cut before one of them (the
+# subject before its verb, a main clause before "because ...", a noun before "in the ..."), where a
+# speaker could take a breath. "that" and "the" are not among them: "I don't have | that ..." is not.
+_PHRASE_STARTERS = frozenset(
+    {"and", "but", "or", "so", "because", "which", "who", "when", "where", "while", "if", "unless", "until",
+     "since", "although", "though", "is", "are", "was", "were", "will", "would", "can", "could", "should", "in", "on", "at", "for", "with", "from", "about", "after", "before", "during", "by"}
+)  # fmt: skip
+_WORD_START = re.compile(r"(?<=\s)([A-Za-z']+)(?=[\s,.;:!?])")
 _WORD_BEFORE = re.compile(r"([A-Za-z][A-Za-z.]*)$")
 _LIST_NUMBER = re.compile(r"(?:^|\n)[ \t]*\d{1,2}$")
 
@@ -50,13 +58,24 @@ class SentenceChunker:
     clause boundary (comma, semicolon, colon, dash) once it is at least that long, so synthesis can
     start before the first sentence is finished; later pieces are whole sentences.
 
+    ``first_phrase_min_words`` (when > 0) also lets that first piece end before a word that opens a
+    phrase ("and", "is", "in", "because", ...) once it has that many words and ``first_phrase_min_chars``
+    characters, for a long first sentence without a comma: synthesis time grows with the length of the
+    piece, and the caller waits for all of it. Piper ends each piece with ~0.1-0.2 s of silence, so the
+    cut sounds like a breath.
+
     ``max_chars`` bounds every piece: a longer one is cut at its last clause boundary, else its
     last space, else hard at ``max_chars``, so a run-on reply still starts speaking.
     """
 
-    def __init__(self, *, first_clause_min_chars: int = 0, max_chars: int = DEFAULT_MAX_CHARS) -> None:
-        if first_clause_min_chars < 0:
-            raise ValueError("first_clause_min_chars must be >= 0")
+    def __init__(self, *, first_clause_min_chars: int = 0, first_phrase_min_words: int = 0,
+                 first_phrase_min_chars: int = 20, max_chars: int = DEFAULT_MAX_CHARS) -> None:
+        if first_clause_min_chars < 0 or first_phrase_min_words < 0:
+            raise ValueError("first_clause_min_chars and first_phrase_min_words must be >= 0")
+        if first_phrase_min_words and not first_clause_min_chars:
+            raise ValueError("first_phrase_min_words needs first_clause_min_chars")
+        self.first_phrase_min_words = first_phrase_min_words
+        self.first_phrase_min_chars = max(first_phrase_min_chars, first_clause_min_chars)
         if max_chars < 1:
             raise ValueError("max_chars must be >= 1")
         self.first_clause_min_chars = first_clause_min_chars
@@ -150,6 +169,25 @@ class SentenceChunker:
         if tail in {",", ";", ":", "-", "–"} and not final:
             if len(buf[:limit].strip()) >= self.first_clause_min_chars:
                 return _WAIT, 0
+        return self._early_phrase(limit)
+
+    def _early_phrase(self, limit: int) -> tuple[int, int] | None:
+        """The first phrase-opening word in ``buf[:limit]`` with enough text before it (cut before the word).
+
+        Scanned from the start every time (the first piece is short): a word is judged only once it is
+        complete, so a streamed text and the whole text are cut at the same place.
+        """
+        if not self.first_phrase_min_words:
+            return None
+        buf = self._buffer
+        for word in _WORD_START.finditer(buf, 0, limit):
+            if word.group(1).lower() not in _PHRASE_STARTERS:
+                continue
+            before = buf[: word.start()].strip()
+            if re.search(r"(\bnot|n't|\bto)$", before, re.I):
+                continue  # "I do not | have", "I'd like to | ..." are no breath points
+            if len(before) >= self.first_phrase_min_chars and len(before.split()) >= self.first_phrase_min_words:
+                return word.start(), word.start()
         return None
 
     def _judge(self, match: re.Match[str], final: bool) -> tuple[int, int] | None:

@@ -28,16 +28,17 @@ from typing import Callable
 import numpy as np
 from autogen_core import CancellationToken
 
-from brain.employee import Conversation, SpeechDelta, ToolUsed, TurnDone
+from brain.employee import FIRST_CLAUSE_CHARS, FIRST_PHRASE_WORDS, Conversation, SpeechDelta, ToolUsed
 from config.settings import VADSettings
 from memory.records import TurnRecord as StoredTurn
-from speech.audio import PCM
-from speech.listener import Blip, FinalText, Listener, TranscriptionWorker
+from speech.audio import PCM, trim_leading_silence
+from speech.listener import Blip, FinalText, Listener, PartialText, TranscriptionWorker
 from speech.sentences import SentenceChunker
 from speech.tts import PiperTTS
 from speech.vad import SpeechConfirmed
 from telephony.logcontext import CALL_ID
 from telephony.recorder import CallRecorder
+from telephony.urgent import FIRST_AUDIO
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,9 @@ class VoiceLoop:
     ) -> None:
         self.conversation = conversation
         self.tts = tts
+        backend = conversation.brain.backend
+        if backend.yield_to is None:
+            backend.yield_to = FIRST_AUDIO.wait
         self.rate = rate
         self.barge_in = barge_in
         self.on_barge_in = on_barge_in  # the line drops audio it has already queued
@@ -249,6 +253,10 @@ class VoiceLoop:
     def _on_listener_event(self, event: object) -> None:
         if isinstance(event, SpeechConfirmed) and self.barge_in and self.speaking:
             self._interrupt()
+        elif isinstance(event, PartialText):
+            # While the caller speaks, the model reads their words so far (a turn in progress is left alone).
+            if event.text.strip() and self._active is None and self.answering == "live" and not (self.ended or self.hung_up):
+                self._submit(asyncio.to_thread(self.conversation.prefill, event.text))
         elif isinstance(event, Blip):
             self.blips += 1
         elif isinstance(event, FinalText) and event.text.strip():
@@ -311,22 +319,25 @@ class VoiceLoop:
         self._active = (record, token)
         self._played_text = []
         started = time.perf_counter()
-        chunker = SentenceChunker(first_clause_min_chars=24)
+        log.debug("answering %r", record.caller_text[:60])
         said: list[str] = []
         try:
             async for event in self.conversation.turn(record.caller_text, token, record_reply=False):
                 if token.is_cancelled():
                     break
                 if isinstance(event, SpeechDelta):
-                    if record.first_token_s is None:
+                    # Each delta is whole (a vetted clause or sentence, or a flow's reply): it is split into
+                    # sentences for Piper, and the turn's first one may begin with a short clause or phrase.
+                    first = record.first_token_s is None
+                    if first:
                         record.first_token_s = time.perf_counter() - started
-                    for piece in chunker.push(event.text):
+                        log.debug("first text: %r", event.text[:40])
+                    chunker = SentenceChunker(first_clause_min_chars=FIRST_CLAUSE_CHARS if first else 0,
+                                              first_phrase_min_words=FIRST_PHRASE_WORDS if first else 0)
+                    for piece in chunker.push(event.text) + chunker.flush():
                         await self._synth(piece, record, started, said)
                 elif isinstance(event, ToolUsed):
                     record.tools.append(event.name)
-                elif isinstance(event, TurnDone):
-                    for piece in chunker.flush():
-                        await self._synth(piece, record, started, said)
             # The reply stays interruptible until it has been played out.
             while self.speaking and not token.is_cancelled():
                 await asyncio.sleep(0.02)
@@ -336,6 +347,8 @@ class VoiceLoop:
         record.agent_text = heard
         self.conversation.record_reply(heard)
         self._store_turn(record)
+        if not (self.hung_up or self.conversation.ended):
+            await asyncio.to_thread(self.conversation.prefill)  # the next turn starts from here
         if self.conversation.ended:
             self.ended = True
 
@@ -350,6 +363,9 @@ class VoiceLoop:
             "first_audio_ms": ms(record.first_audio_s), "first_frame_ms": record.first_frame_ms,
             "voice_to_voice_ms": record.voice_to_voice_ms,
         }
+        log.info("turn: endpoint %s ms, stt final %s ms, first text %s ms, first audio %s ms, voice to voice %s ms%s",
+                 record.endpoint_ms - record.speech_end_ms, timings["stt_final_ms"], timings["first_token_ms"],
+                 timings["first_audio_ms"], timings["voice_to_voice_ms"], " (interrupted)" if record.interrupted else "")
         self._store.add_turn(StoredTurn(self._conversation_id, record.caller_text, record.agent_text,
                                         list(record.tools), timings, record.interrupted))
         if self.on_turn is not None:
@@ -358,11 +374,18 @@ class VoiceLoop:
     async def _synth(self, piece: str, record: TurnRecord, started: float, said: list[str]) -> None:
         if record.interrupted:
             return
-        chunk = await asyncio.to_thread(self.tts.synthesize_piece, piece, self.rate)
+        if record.first_audio_s is None:  # the caller is waiting for this one: the model pauses meanwhile
+            with FIRST_AUDIO.running():
+                chunk = await asyncio.to_thread(self.tts.synthesize_piece, piece, self.rate)
+        else:
+            chunk = await asyncio.to_thread(self.tts.synthesize_piece, piece, self.rate)
         if chunk is None or record.interrupted:
             return
+        samples = chunk.samples
         if record.first_audio_s is None:
             record.first_audio_s = time.perf_counter() - started
+            samples = trim_leading_silence(samples, self.rate)
+            log.debug("first audio ready (%d ms of speech)", len(samples) * 1000 // self.rate)
         said.append(piece)
         with self._play_lock:
-            self._playback.append((chunk.samples, chunk.text, record))
+            self._playback.append((samples, chunk.text, record))

@@ -305,6 +305,7 @@ class WireCaller:
         self.route_set: list[str] = []
         self.ended = threading.Event()  # the agent hung up (BYE received)
         self.received: list[RtpPacket] = []
+        self._voiced: dict[int, list] = {}  # threshold -> [packets scanned, voiced arrival times]
         self.sent: list[tuple[float, bool]] = []  # per frame: wire time, voiced
         self._queue: list[np.ndarray] = []
         self._lock = threading.Lock()
@@ -441,9 +442,15 @@ class WireCaller:
                 self.received.append(RtpPacket(time.monotonic(), b1 & 0x7F, bool(b1 & 0x80), seq, ts, data[12:]))
 
     def voiced_arrivals(self, threshold: int = 300) -> list[float]:
+        """Arrival times of the packets carrying sound. Each packet is decoded once (the benchmark polls this
+        while it runs: decoding the whole call on every poll stole a core from the server under test)."""
         pt = PT[self.codec]
-        return [p.arrival for p in self.received
-                if p.payload_type == pt and np.abs(decode(p.payload, self.codec).astype(np.int32)).max() > threshold]
+        known = self._voiced.setdefault(threshold, [0, []])
+        received = self.received[known[0]:]
+        known[1] += [p.arrival for p in received
+                     if p.payload_type == pt and np.abs(decode(p.payload, self.codec).astype(np.int32)).max() > threshold]
+        known[0] += len(received)
+        return list(known[1])
 
     def agent_audio(self) -> np.ndarray:
         pt = PT[self.codec]

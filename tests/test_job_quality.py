@@ -103,6 +103,15 @@ def test_secrets_never_pass_the_filter_in_any_spacing():
     assert REFUSAL.startswith("I'm sorry")
 
 
+def test_a_piece_ending_with_the_start_of_a_secret_is_held_back():
+    """The first piece of a reply may end mid-sentence: it must not end with half a secret."""
+    policy = Policy(DENTAL)
+    assert policy.may_begin_secret("Sure, the WiFi password is molar")  # "molar$2024" would follow
+    assert policy.may_begin_secret("The code is 4 47")  # "4471#" in any spacing
+    assert not policy.may_begin_secret("Our front desk would like to help")
+    assert not policy.may_begin_secret("")
+
+
 def _receptionist(router, job, answer=lambda question: None, memory=""):
     remembered = []
     reception = Receptionist(job, router, answer, "+15550100142", lambda: memory + "\n".join(remembered),

@@ -125,3 +125,103 @@ def test_unreachable_server_is_a_clear_error():
     backend = OpenAICompatBackend(f"http://127.0.0.1:{_free_port()}/v1", timeout_s=2)
     with pytest.raises(Exception, match="(?i)connect"):
         backend.stream(_ask("hi")).read()
+
+
+def test_a_given_start_of_the_reply_is_continued_not_repeated(llm):
+    header = '{"tool": "send_message", "arguments": {"message": "'
+    stream = llm.stream(_ask("When are you open?", max_tokens=24, temperature=0.0, assistant_prefix=header))
+    text = stream.read()
+    assert text and not text.startswith("{")  # the model writes the message itself, after the given header
+    plain = llm.stream(_ask("When are you open?", max_tokens=24, temperature=0.0)).read()
+    assert text != plain
+
+
+def test_choice_by_the_next_tokens_logits_follows_what_the_model_was_shown(llm):
+    prefix = '{"tool": "'
+
+    def primed(tool: str) -> CompletionRequest:
+        turns = [SYSTEM]
+        for question in ("Hello?", "When are you open?", "Who is the dentist?"):
+            turns += [ChatMessage("user", question), ChatMessage("assistant", f'{{"tool": "{tool}", "arguments": {{}}}}')]
+        return CompletionRequest([*turns, ChatMessage("user", "And on Saturday?")], max_tokens=1, assistant_prefix=prefix)
+
+    options = ["send_message", "lookup_records"]
+    assert llm.choose_continuation(primed("lookup_records"), options) == "lookup_records"
+    assert llm.choose_continuation(primed("send_message"), options) == "send_message"
+    # Options that begin with the same token cannot be told apart by one token: the caller must decide.
+    assert llm.choose_continuation(primed("send_message"), ["search_a", "search_b"]) is None
+
+
+def test_prefill_reads_ahead_so_the_turn_evaluates_only_the_rest(llm):
+    history = [SYSTEM, ChatMessage("user", "Hello there."), ChatMessage("assistant", "Hello! How can I help?")]
+    said_so_far = "I would like to know when Doctor Patel"
+    llm.stream(CompletionRequest(history[:1] + [ChatMessage("user", "Hi")], max_tokens=1)).read()
+    assert llm.prefill([*history, ChatMessage("user", said_so_far)], open_last=True) > 0
+    final = llm.stream(CompletionRequest([*history, ChatMessage("user", said_so_far + " is in on Monday?")], max_tokens=2))
+    final.read()
+    assert final.stats.prompt_tokens - final.stats.cached_tokens <= 16  # "is in on Monday?" + the turn markers
+    # Another conversation in the cache: a prefill would cost a whole prompt, so it is skipped.
+    llm.stream(CompletionRequest([ChatMessage("system", "You are a pirate."), ChatMessage("user", "Ahoy")], max_tokens=1)).read()
+    long_history = history + [ChatMessage("user", "word " * 150)]
+    assert llm.prefill(long_history, open_last=True) == 0
+
+
+def test_the_model_yields_between_tokens_to_urgent_work(llm):
+    calls = []
+    llm.yield_to = lambda: calls.append(1)
+    try:
+        llm.stream(_ask("Say hello.", max_tokens=8, temperature=0.0)).read()
+    finally:
+        llm.yield_to = None
+    assert len(calls) >= 2
+
+
+def test_background_work_gives_the_model_up_to_a_live_turn(llm):
+    import threading
+    import time
+
+    notes = CompletionRequest([SYSTEM, ChatMessage("user", "Write a long story about the clinic.")], max_tokens=400,
+                              temperature=0.0, background=True)
+    background = llm.stream(notes)
+    first = threading.Event()
+
+    def run_background():
+        for _ in background:
+            first.set()
+
+    worker = threading.Thread(target=run_background)
+    worker.start()
+    first.wait(10)
+    started = time.perf_counter()
+    live = llm.stream(_ask("When are you open?", max_tokens=4))
+    live.read()
+    waited = time.perf_counter() - started
+    worker.join(10)
+    assert background.stats.finish_reason == "preempted" and background.stats.completion_tokens < 400
+    assert waited < 2.0  # the live turn did not wait for 400 tokens of notes
+    text, stats = llm.complete(notes)  # alone, background work runs to its end
+    assert stats.finish_reason in {"stop", "length"} and text
+
+
+def test_calls_taking_turns_each_resume_their_own_conversation(llm):
+    def conversation(system: str, turns: int) -> list[ChatMessage]:
+        messages = [ChatMessage("system", system)]
+        for i in range(turns):
+            messages += [ChatMessage("user", f"Question number {i} about the opening hours and prices?"),
+                         ChatMessage("assistant", f"Answer number {i}: we are open from eight to five, and a check-up costs fifty dollars.")]
+        return messages
+
+    first, second = conversation(SYSTEM.content, 6), conversation("You are a pirate receptionist. Speak like one.", 6)
+    for history in (first, second):  # each call's reply has just been spoken: its state is kept
+        llm.stream(CompletionRequest(history[:-1], max_tokens=1)).read()
+        assert llm.prefill(history) >= 0
+    question = CompletionRequest([*first, ChatMessage("user", "And on Sunday?")], max_tokens=12, temperature=0.0)
+    again = llm.stream(question)
+    again.read()  # the other call used the model last: this call's conversation is restored, not re-read
+    assert again.stats.prompt_tokens - again.stats.cached_tokens < 20
+    fresh = LlamaCppBackend.from_settings(LLMSettings(n_ctx=2048))
+    fresh.prefix_cache_enabled = False
+    try:
+        assert fresh.stream(question).read() == again.text  # the restored state is the same conversation
+    finally:
+        fresh.close()

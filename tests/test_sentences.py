@@ -204,3 +204,31 @@ def test_invalid_options() -> None:
         SentenceChunker(max_chars=0)
     with pytest.raises(ValueError):
         SentenceChunker(first_clause_min_chars=-1)
+
+
+def _phrases(text: str, step: int) -> list[str]:
+    chunker = SentenceChunker(first_clause_min_chars=20, first_phrase_min_words=4)
+    return stream(chunker, [text[i : i + step] for i in range(0, len(text), step)])
+
+
+@pytest.mark.parametrize("step", [1, 2, 5, 1000])
+def test_a_long_first_sentence_may_begin_with_a_phrase(step):
+    text = "The lower case being in fact invented in the early days of the Middle Ages. It is true, in part."
+    assert _phrases(text, step) == ["The lower case being", "in fact invented in the early days of the Middle Ages.",
+                                    "It is true, in part."]  # later pieces are whole sentences
+
+
+@pytest.mark.parametrize("text, first", [
+    ("I am sorry but I do not have that information.", "I am sorry but I do not have that information."),  # too short before "but"
+    ("I'm afraid we do not have any appointments left.", "I'm afraid we do not have any appointments left."),  # after "not": no
+    ("Our front desk would like to help with that today.", "Our front desk would like to help"),  # "to": no; "with": yes
+    ("Thank you very much for calling and have a nice day.", "Thank you very much for calling"),
+])
+def test_phrase_cuts_only_where_a_speaker_could_breathe(text, first):
+    assert _phrases(text, 3)[0] == first
+
+
+def test_without_the_option_the_first_piece_is_a_clause_or_sentence():
+    chunker = SentenceChunker(first_clause_min_chars=20)
+    assert stream(chunker, ["The lower case being in fact invented in the early days."]) == [
+        "The lower case being in fact invented in the early days."]

@@ -72,3 +72,16 @@ def test_piper_to_g711_to_whisper_round_trip(steady_tts, stt, codec):
         heard.append(stt.transcribe(telephone_path(resample(line, 8000, STT_RATE), STT_RATE, codec)).text)
     result = word_error_rate(SENTENCES, heard)
     assert result.wer <= 0.10, list(zip(SENTENCES, heard))
+
+
+def test_the_silence_piper_starts_a_piece_with_can_be_trimmed(steady_tts):
+    from speech.audio import trim_leading_silence
+
+    chunk = steady_tts.synthesize_piece("Good morning.", 8000)
+    loud = np.flatnonzero(np.abs(chunk.samples.astype(np.int32)) > 300)
+    assert loud[0] >= 8000 * 20 // 1000  # Piper begins with tens of milliseconds of silence
+    trimmed = trim_leading_silence(chunk.samples, 8000)
+    assert len(chunk.samples) - len(trimmed) == loud[0] - 80  # cut to 10 ms before the sound, the rest kept
+    assert np.array_equal(trimmed, chunk.samples[loud[0] - 80 :])
+    silence = np.zeros(800, np.int16)
+    assert trim_leading_silence(silence, 8000) is silence  # nothing audible: nothing to trim
