@@ -91,6 +91,42 @@ _QUESTION = re.compile(r"\?\s*$|^\s*(what|when|where|who|whom|which|why|how|do|d
                        r"should|may|have|has)\b", re.I)
 _CODE_LIKE = re.compile(r'[{}<>\[\]]|"tool"|\\"|_{2,}|(\w+_){3,}')
 MAX_SENTENCES = 2  # telephone style: one or two sentences unless asked
+MAX_REPLY_WORDS = 40
+
+
+class ReplyLimiter:
+    """Telephone brevity for what the model writes, piece by piece: at most ``MAX_REPLY_WORDS`` words, and a
+    clause the reply already said ends it (a small model loops: "I'm here to help, I'm here to help, ...",
+    with no full stop for the sentence limit to catch). What is cut ends with a full stop."""
+
+    _CLAUSE = re.compile(r"(?<=[,;:.!?])\s+")
+
+    def __init__(self, max_words: int = MAX_REPLY_WORDS) -> None:
+        self.max_words = max_words
+        self.words = 0
+        self._said: set[str] = set()
+
+    def take(self, piece: str) -> tuple[str, bool]:
+        """The part of ``piece`` to speak, and whether the reply must end there."""
+        kept: list[str] = []
+        for clause in self._CLAUSE.split(piece.strip()):
+            key = re.sub(r"[^a-z0-9 ]", "", clause.lower()).strip()
+            count = len(clause.split())
+            if key and key in self._said:
+                return self._close(kept), True
+            if self.words + count > self.max_words:
+                if not kept and not self.words:  # one endless clause: its first words
+                    kept.append(" ".join(clause.split()[: self.max_words]))
+                return self._close(kept), True
+            self._said.add(key)
+            self.words += count
+            kept.append(clause)
+        return " ".join(kept), False
+
+    @staticmethod
+    def _close(kept: list[str]) -> str:
+        text = " ".join(kept).rstrip(" ,;:-–")
+        return text + "." if text and not _SENTENCE_END.search(text) else text
 _STOP = {"the", "a", "an", "to", "is", "and", "of", "i", "my", "me", "for", "in", "on", "at", "it", "caller", "their",
          "they", "wants", "has", "be", "with", "you", "your", "please", "would", "like", "about", "this", "that", "how",
          "can", "what", "when", "where", "who", "will", "are", "was", "have", "hi", "hello", "thanks", "thank", "yes",
@@ -365,6 +401,7 @@ class Conversation:
         # reply begin a sentence earlier); the limit counts whole sentences.
         chunker = SentenceChunker(first_clause_min_chars=FIRST_CLAUSE_CHARS, first_phrase_min_words=FIRST_PHRASE_WORDS)
         sentences = 0
+        limiter = ReplyLimiter()
         streamed_any = False
         received_any = False  # deltas reached the chunker (the final message must not be added again)
         held = ""  # a first piece ending with the start of a secret: vetted together with what follows
@@ -393,9 +430,11 @@ class Conversation:
                 received_any = True
                 for sentence in vetted(chunker.push(event.content)):
                     if sentences < MAX_SENTENCES:
-                        sentences += self._sentences_in(sentence)
-                        streamed_any = True
-                        yield SpeechDelta(sentence + " ")
+                        sentence, stop = limiter.take(sentence)
+                        sentences = MAX_SENTENCES if stop else sentences + self._sentences_in(sentence)
+                        if sentence:
+                            streamed_any = True
+                            yield SpeechDelta(sentence + " ")
                 if sentences >= MAX_SENTENCES:
                     token.cancel()
             elif isinstance(event, ToolCallRequestEvent):
@@ -412,9 +451,11 @@ class Conversation:
         for sentence in vetted(chunker.flush(), final=True):
             if sentences >= MAX_SENTENCES:
                 break
-            sentences += self._sentences_in(sentence)
-            streamed_any = True
-            yield SpeechDelta(sentence + " ")
+            sentence, stop = limiter.take(sentence)
+            sentences = MAX_SENTENCES if stop else sentences + self._sentences_in(sentence)
+            if sentence:
+                streamed_any = True
+                yield SpeechDelta(sentence + " ")
         if not streamed_any:
             yield SpeechDelta(self.receptionist.dont_know())
 

@@ -9,9 +9,10 @@ Three kinds of threads meet here, and none waits for another:
 - the **brain thread** (an asyncio loop per call) runs the employee's turn and Piper, sentence by
   sentence, appending audio to the playback buffer as each sentence is ready.
 
-Barge-in: when the caller's speech is *confirmed* (not a cough or a "mhm") while the agent is
-speaking, the playback buffer is cleared at once, the turn is cancelled, and only what was actually
-played is recorded as the agent's reply.
+Barge-in: when the caller starts speaking while the agent speaks, the agent falls silent at once
+(the next frame is silence); when that speech is *confirmed* (not a cough or a "mhm") the playback
+buffer is cleared, the turn is cancelled, and only what was actually played is recorded as the
+agent's reply; a blip lets the reply go on from where it paused.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from speech.audio import PCM, trim_leading_silence
 from speech.listener import Blip, FinalText, Listener, PartialText, TranscriptionWorker
 from speech.sentences import SentenceChunker
 from speech.tts import PiperTTS
-from speech.vad import SpeechConfirmed
+from speech.vad import SpeechConfirmed, SpeechStarted
 from telephony.logcontext import CALL_ID
 from telephony.recorder import CallRecorder
 from telephony.urgent import FIRST_AUDIO
@@ -123,6 +124,7 @@ class VoiceLoop:
         self.answering = "live"
         self._held: list[TurnRecord] = []
         self._held_lock = threading.Lock()
+        self._paused_for_caller = False  # the caller started speaking over the agent, not yet confirmed
 
     # -- audio thread -----------------------------------------------------------------------------
     def start(self) -> None:
@@ -198,9 +200,10 @@ class VoiceLoop:
         return self.now_ms - self.last_activity_ms
 
     def agent_frame(self) -> PCM:
-        """The next 20 ms of agent audio (silence when there is nothing to say)."""
+        """The next 20 ms of agent audio (silence when there is nothing to say, or while the caller may be
+        taking the floor)."""
         with self._play_lock:
-            if not self._playback:
+            if not self._playback or self._paused_for_caller:
                 silence = np.zeros(self.frame_len, dtype=np.int16)
                 if self.recorder is not None:
                     self.recorder.add(self._last_caller, silence)
@@ -251,13 +254,21 @@ class VoiceLoop:
 
     # -- events from the listener (STT worker thread or audio thread) -------------------------------
     def _on_listener_event(self, event: object) -> None:
-        if isinstance(event, SpeechConfirmed) and self.barge_in and self.speaking:
+        if isinstance(event, SpeechStarted) and self.barge_in and self.speaking:
+            # The caller may be taking the floor: the agent falls silent at once and waits to know. Confirmed
+            # speech cancels the reply; a cough or an "mhm" (a blip) lets it go on from where it paused.
+            self._paused_for_caller = True
+            if self.on_barge_in is not None:
+                self.on_barge_in()
+        elif isinstance(event, SpeechConfirmed) and self.barge_in and self.speaking:
+            self._paused_for_caller = False
             self._interrupt()
         elif isinstance(event, PartialText):
             # While the caller speaks, the model reads their words so far (a turn in progress is left alone).
             if event.text.strip() and self._active is None and self.answering == "live" and not (self.ended or self.hung_up):
                 self._submit(asyncio.to_thread(self.conversation.prefill, event.text))
         elif isinstance(event, Blip):
+            self._paused_for_caller = False
             self.blips += 1
         elif isinstance(event, FinalText) and event.text.strip():
             record = TurnRecord(event.text.strip(), speech_end_ms=event.end_ms, endpoint_ms=event.endpoint_ms,
@@ -278,6 +289,7 @@ class VoiceLoop:
 
     def _interrupt(self, barge_in: bool = True) -> None:
         """Barge-in: stop playback now, cancel the reply, keep only what was heard."""
+        self._paused_for_caller = False
         with self._play_lock:
             unplayed = list(self._playback)
             self._playback.clear()

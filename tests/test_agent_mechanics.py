@@ -174,3 +174,17 @@ def test_custom_tool_from_config(session):
     session.job = session.job.model_copy(update={"custom_tools": ["no.such.module:fn"]})
     with pytest.raises(ValueError, match="cannot load"):
         build_tools(session)
+
+
+def test_a_looping_or_endless_reply_is_cut_short():
+    from brain.employee import MAX_REPLY_WORDS, ReplyLimiter
+
+    limiter = ReplyLimiter()
+    loop = "I'm here to help with any dental issues you may have,"
+    assert limiter.take(loop) == (loop, False)
+    assert limiter.take(f"{loop} {loop} I'm") == ("", True)  # saying it again ends the reply
+    text, stop = ReplyLimiter().take("word " * 60)
+    assert stop and len(text.split()) == MAX_REPLY_WORDS and text.endswith(".")
+    limiter = ReplyLimiter()
+    assert limiter.take("We open at eight. We close at five.") == ("We open at eight. We close at five.", False)
+    assert limiter.take("Anything else?") == ("Anything else?", False)

@@ -96,5 +96,29 @@ def test_barge_in_stops_playback_and_keeps_only_what_was_heard(brain, tts, stt, 
     agent = read_audio(tmp_path / "agent.wav").samples
     confirmed_at = barge_at + settings.vad.confirm_ms / 1000
     assert _agent_db(agent, barge_at - 0.5, barge_at) > -45  # the agent was talking...
-    assert _agent_db(agent, confirmed_at + 0.1, confirmed_at + 0.8) < -60  # ...and stopped at the confirmation
+    assert _agent_db(agent, barge_at + 0.2, confirmed_at) < -60  # ...fell silent as the caller began...
+    assert _agent_db(agent, confirmed_at + 0.1, confirmed_at + 0.8) < -60  # ...and stayed so: the reply is over
     assert len(result["turns"]) == 2 and "message" in result["turns"][1]["caller_text"].lower()
+
+
+def test_a_cough_over_the_reply_only_pauses_it(brain, tts, stt, caller_voice, tmp_path):
+    settings, employee = brain
+    question = caller_voice.synthesize("What are your opening hours?", RATE)
+    voiced = caller_voice.synthesize("Hmm, hold on.", RATE)
+    onset = int(np.flatnonzero(np.abs(voiced.astype(np.int32)) > 300)[0])
+    cough = voiced[onset : onset + int(0.16 * RATE)]  # 160 ms of voice: speech starts, is never confirmed
+    lead = 5.0
+    cough_at = lead + len(question) / RATE + settings.vad.hangover_ms / 1000 + 1.2
+    caller = np.concatenate([_silence(lead), question, _silence(cough_at - lead - len(question) / RATE), cough,
+                             _silence(8.0)])
+    write_wav(tmp_path / "caller.wav", caller, RATE)
+    result = simulate_call(settings, tmp_path / "caller.wav", tmp_path / "agent.wav", caller="+15550100778",
+                           stt=stt, tts=tts, brain=employee)
+    [turn] = result["turns"]
+    assert not turn["interrupted"] and result["blips"] == 1
+    assert turn["agent_text"] == "Our hours are Monday to Friday, 8 AM to 5 PM; closed Saturday and Sunday."
+    agent = read_audio(tmp_path / "agent.wav").samples
+    assert _agent_db(agent, cough_at - 0.5, cough_at) > -45  # talking
+    assert _agent_db(agent, cough_at + 0.15, cough_at + 0.3) < -60  # paused while it might be the caller
+    blip_decided = cough_at + 0.16 + settings.vad.hangover_ms / 1000
+    assert _agent_db(agent, blip_decided + 0.1, blip_decided + 0.6) > -45  # and went on where it stopped
