@@ -397,7 +397,8 @@ class LlamaCppBackend(LLMBackend):
         tokens = self.tokenize_prompt(prompt)[:-1]  # the last token may still grow ("mid" -> "middle")
         # The caller's partial words are worth reading only if the model is free now; the conversation after a
         # reply is worth a short wait (its state is then kept for the next turn).
-        if not self._lock.acquire(timeout=2.0) if not open_last else not self._lock.acquire(blocking=False):
+        acquired = self._lock.acquire(blocking=False) if open_last else self._lock.acquire(timeout=2.0)
+        if not acquired:
             return 0
         try:
             keep = self._llm.longest_token_prefix(self._llm._input_ids.tolist(), tokens)
