@@ -388,7 +388,7 @@ class EmployeeModelClient(ChatCompletionClient):
     ) -> AsyncGenerator[Union[str, CreateResult], None]:
         """A ``send_message`` action after its given header: streamed as it is written, up to the closing quote."""
         header = action_json(SPEAK, {"message": ""})[: -len('"}}')]
-        streamer = JSONStringStreamer()
+        streamer = JSONStringStreamer(lenient=True)  # written without a grammar: not necessarily valid JSON
         deltas = self._pump(self._request(chat, None, max_tokens, self.temperature, prefix=header), cancellation_token)
         try:
             async for delta in deltas:
@@ -401,6 +401,9 @@ class EmployeeModelClient(ChatCompletionClient):
                     break  # the bound the grammar's maxLength used to set: a run-on reply stops here
         finally:
             await deltas.aclose()
+        rest = streamer.finish()
+        if rest:
+            yield rest
         message = streamer.value.strip()
         if cancellation_token is not None and cancellation_token.is_cancelled():
             yield CreateResult(finish_reason="stop", content=streamer.value, usage=self._last, cached=False)

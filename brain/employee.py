@@ -112,7 +112,7 @@ class ReplyLimiter:
         for clause in self._CLAUSE.split(piece.strip()):
             key = re.sub(r"[^a-z0-9 ]", "", clause.lower()).strip()
             count = len(clause.split())
-            if key and key in self._said:
+            if len(key.split()) >= 3 and key in self._said:  # "Dr." twice is not a loop
                 return self._close(kept), True
             if self.words + count > self.max_words:
                 if not kept and not self.words:  # one endless clause: its first words
@@ -430,7 +430,8 @@ class Conversation:
                 received_any = True
                 for sentence in vetted(chunker.push(event.content)):
                     if sentences < MAX_SENTENCES:
-                        sentence, stop = limiter.take(sentence)
+                        # The honest "I don't have that" (the guard's replacement) is said whole, whatever came before.
+                        sentence, stop = (sentence, True) if sentence == self.receptionist.dont_know() else limiter.take(sentence)
                         sentences = MAX_SENTENCES if stop else sentences + self._sentences_in(sentence)
                         if sentence:
                             streamed_any = True
@@ -451,7 +452,7 @@ class Conversation:
         for sentence in vetted(chunker.flush(), final=True):
             if sentences >= MAX_SENTENCES:
                 break
-            sentence, stop = limiter.take(sentence)
+            sentence, stop = (sentence, True) if sentence == self.receptionist.dont_know() else limiter.take(sentence)
             sentences = MAX_SENTENCES if stop else sentences + self._sentences_in(sentence)
             if sentence:
                 streamed_any = True

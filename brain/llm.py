@@ -411,6 +411,7 @@ class LlamaCppBackend(LLMBackend):
             else:  # the cache may hold more (the reply's last generated tokens): cut it to the prompt
                 self._llm._ctx.kv_cache_seq_rm(-1, len(tokens), -1)
                 self._llm.n_tokens = len(tokens)
+                self._llm._requires_eval = True  # the logits held are a later token's
             if not open_last:  # a conversation after its reply: kept for its next turn
                 self._save_conversation()
             return new
@@ -440,9 +441,17 @@ class LlamaCppBackend(LLMBackend):
             ahead = tokens  # the likely text merges with the prefix's last token: no reading ahead
         by_first: dict[int, list[str]] = {}
         for option in options:
-            ids = self._llm.tokenize(option.encode("utf-8"), add_bos=False, special=False)
-            if ids:
-                by_first.setdefault(ids[0], []).append(option)
+            # The option's first token as it follows this prefix (a SentencePiece vocabulary tokenizes a word
+            # alone differently: "▁send"), else as a word alone.
+            ids = self.tokenize_prompt(prompt + request.assistant_prefix + option)
+            if ids[: len(tokens)] == tokens and len(ids) > len(tokens):
+                first = ids[len(tokens)]
+            else:
+                alone = self._llm.tokenize(option.encode("utf-8"), add_bos=False, special=False)
+                if not alone:
+                    continue
+                first = alone[0]
+            by_first.setdefault(first, []).append(option)
         prefix_tokens = self._stable_prefix(request, tokens)
         started = time.perf_counter()
         with self._model():
@@ -508,7 +517,9 @@ class LlamaCppBackend(LLMBackend):
         def generate() -> Iterator[str]:
             started = time.perf_counter()
             with self._model(live=not request.background):
-                if request.background and self._live_waiting:
+                # A live turn that just had the model may come back for its next step (choice, then message):
+                # background work only starts when none has wanted it for a moment.
+                if request.background and (self._live_waiting or time.monotonic() - self._live_last < 0.3):
                     stats.finish_reason = "preempted"
                     return
                 if self.prefix_cache_enabled:

@@ -159,17 +159,20 @@ class SentenceChunker:
     def _early_clause(self, start: int, limit: int, final: bool) -> tuple[int, int] | None:
         """A clause boundary in ``buf[start:limit]`` that ends a long-enough first piece."""
         buf = self._buffer
+        phrase = self._early_phrase(limit)  # the earlier of a phrase cut and a clause cut wins
         for clause in _CLAUSE.finditer(buf, start, limit):
             end = clause.end()
             if len(buf[:end].strip()) >= self.first_clause_min_chars:
-                return end, end
+                return phrase if phrase is not None and phrase[0] < end else (end, end)
+        if phrase is not None:
+            return phrase
         # A clause mark at the very end of the buffer may become a boundary once the next
         # character (whitespace or not) arrives.
         tail = buf[limit - 1 : limit] if limit == len(buf) and limit > 0 else ""
         if tail in {",", ";", ":", "-", "–"} and not final:
             if len(buf[:limit].strip()) >= self.first_clause_min_chars:
                 return _WAIT, 0
-        return self._early_phrase(limit)
+        return None
 
     def _early_phrase(self, limit: int) -> tuple[int, int] | None:
         """The first phrase-opening word in ``buf[:limit]`` with enough text before it (cut before the word).

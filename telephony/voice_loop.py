@@ -255,11 +255,10 @@ class VoiceLoop:
     # -- events from the listener (STT worker thread or audio thread) -------------------------------
     def _on_listener_event(self, event: object) -> None:
         if isinstance(event, SpeechStarted) and self.barge_in and self.speaking:
-            # The caller may be taking the floor: the agent falls silent at once and waits to know. Confirmed
-            # speech cancels the reply; a cough or an "mhm" (a blip) lets it go on from where it paused.
+            # The caller may be taking the floor: the agent falls silent (after the <= 40 ms the line already
+            # holds) and waits to know. Confirmed speech cancels the reply (and drops what the line holds); a cough
+            # or an "mhm" (a blip) lets it go on from where it paused, nothing lost.
             self._paused_for_caller = True
-            if self.on_barge_in is not None:
-                self.on_barge_in()
         elif isinstance(event, SpeechConfirmed) and self.barge_in and self.speaking:
             self._paused_for_caller = False
             self._interrupt()

@@ -188,3 +188,25 @@ def test_a_looping_or_endless_reply_is_cut_short():
     limiter = ReplyLimiter()
     assert limiter.take("We open at eight. We close at five.") == ("We open at eight. We close at five.", False)
     assert limiter.take("Anything else?") == ("Anything else?", False)
+
+
+@pytest.mark.parametrize("step", [1, 3, 100])
+def test_a_message_written_without_a_grammar_is_read_leniently(step):
+    def read(raw):
+        streamer = JSONStringStreamer(lenient=True)
+        out = "".join(streamer.feed(raw[i : i + step]) for i in range(0, len(raw), step)) + streamer.finish()
+        return out, streamer.done
+
+    assert read('Our "Gold" plan is popular."}}') == ('Our "Gold" plan is popular.', True)  # inner quotes kept
+    assert read("A bad \\u00zz escape.\"}") == ("A bad \\u00zz escape.", True)  # kept as written, no crash
+    assert read('Half a pair \\ud83d here."}') == ("Half a pair  here.", True)  # unspeakable: dropped
+    assert read('Cut off at the quote"') == ("Cut off at the quote", True)
+    assert read("Cut off by the token limit") == ("Cut off by the token limit", False)
+
+
+def test_short_repeated_clauses_are_not_a_loop():
+    from brain.employee import ReplyLimiter
+
+    limiter = ReplyLimiter()
+    assert limiter.take("Dr. Smith is in on Monday, Dr. Jones on Tuesday.") == (
+        "Dr. Smith is in on Monday, Dr. Jones on Tuesday.", False)

@@ -223,9 +223,11 @@ def test_a_long_first_sentence_may_begin_with_a_phrase(step):
     ("I'm afraid we do not have any appointments left.", "I'm afraid we do not have any appointments left."),  # after "not": no
     ("Our front desk would like to help with that today.", "Our front desk would like to help"),  # "to": no; "with": yes
     ("Thank you very much for calling and have a nice day.", "Thank you very much for calling"),
+    ("Our office hours are from nine to five, Monday to Friday.", "Our office hours are"),  # the earlier cut wins
 ])
 def test_phrase_cuts_only_where_a_speaker_could_breathe(text, first):
     assert _phrases(text, 3)[0] == first
+    assert all(_phrases(text, step) == _phrases(text, 1000) for step in (1, 2, 4, 7))
 
 
 def test_without_the_option_the_first_piece_is_a_clause_or_sentence():
