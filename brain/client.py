@@ -64,6 +64,8 @@ MAX_STRING_CHARS = 300  # no argument of a phone conversation needs more; keeps 
 MAX_TOOL_ROUNDS = 3  # tool calls in a row before the model must speak
 
 ToolChoice = Union[Tool, Literal["auto", "required", "none"]]
+TOOL_NAME_AT = '{"tool": "'  # an action's text up to its tool's name
+SPEAK_HEADER = TOOL_NAME_AT + SPEAK + '", "arguments": {"message": "'  # up to the spoken text (as action_json writes it)
 _CHOSEN_TOOL = re.compile(r'^\s*\{\s*"tool"\s*:\s*"([^"]*)"')
 
 
@@ -91,12 +93,18 @@ def _bounded(schema: Any) -> Any:
     return schema
 
 
+def arguments_schema(tool: Mapping[str, Any]) -> dict[str, Any]:
+    """A tool's arguments as the grammar constrains them: strings capped, no titles."""
+    parameters = _bounded(copy.deepcopy(dict(tool.get("parameters") or {"type": "object", "properties": {}})))
+    parameters.pop("additionalProperties", None)
+    return parameters
+
+
 def action_schema(tool_schemas: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """The grammar's JSON schema: one object per tool, ``tool`` fixed to its name."""
     variants = []
     for tool in tool_schemas:
-        parameters = _bounded(copy.deepcopy(dict(tool.get("parameters") or {"type": "object", "properties": {}})))
-        parameters.pop("additionalProperties", None)
+        parameters = arguments_schema(tool)
         variants.append({
             "type": "object",
             "properties": {"tool": {"const": tool["name"]}, "arguments": parameters},
@@ -311,7 +319,7 @@ class EmployeeModelClient(ChatCompletionClient):
         Measured on the 135M model (2 cores): grammar-constrained sampling costs 11.7 ms a token against
         7.6 ms without, and the JSON header alone (``{"tool": "send_message", "arguments": {"message": "``,
         ~15 tokens) took ~300 ms before the first spoken word. Here the header is given to the backend as
-        the start of the reply; the tool's name is chosen under a grammar of the names only (a few tokens);
+        the start of the reply; the tool is chosen by ``_choose``;
         a spoken message is then written without a grammar and read up to its closing quote (escapes
         decoded as before), while another tool's arguments are written under that tool's schema.
         """
@@ -327,9 +335,7 @@ class EmployeeModelClient(ChatCompletionClient):
             async for item in self._write_message(chat, max_tokens, cancellation_token):
                 yield item
             return
-        schema = next(s for s in schemas if s["name"] == name)
-        parameters = _bounded(copy.deepcopy(dict(schema.get("parameters") or {"type": "object", "properties": {}})))
-        parameters.pop("additionalProperties", None)
+        parameters = arguments_schema(next(s for s in schemas if s["name"] == name))
         prefix = f'{{"tool": {json.dumps(name)}, "arguments": '
         arguments = None
         for attempt, temperature in enumerate((self.temperature, 0.0)):
@@ -360,10 +366,9 @@ class EmployeeModelClient(ChatCompletionClient):
     async def _choose(self, chat: list[ChatMessage], names: list[str], cancellation_token: CancellationToken | None) -> str:
         """The tool's name: from the model's next-token preference where the backend can read it, else written
         under a grammar of the names and decided as soon as only one name fits what was written."""
-        header = action_json(SPEAK, {"message": ""})[: -len('"}}')]  # what follows when the model speaks (most turns)
-        picked = await asyncio.to_thread(
-            self.backend.choose_continuation, self._request(chat, None, 1, 0.0, prefix='{"tool": "'), names,
-            header[len('{"tool": "'):])
+        picked = await asyncio.to_thread(  # read ahead: what follows when the model speaks (most turns)
+            self.backend.choose_continuation, self._request(chat, None, 1, 0.0, prefix=TOOL_NAME_AT), names,
+            SPEAK_HEADER[len(TOOL_NAME_AT):])
         if picked is not None:
             return picked
         raw = ""
@@ -387,9 +392,9 @@ class EmployeeModelClient(ChatCompletionClient):
         self, chat: list[ChatMessage], max_tokens: int, cancellation_token: CancellationToken | None
     ) -> AsyncGenerator[Union[str, CreateResult], None]:
         """A ``send_message`` action after its given header: streamed as it is written, up to the closing quote."""
-        header = action_json(SPEAK, {"message": ""})[: -len('"}}')]
         streamer = JSONStringStreamer(lenient=True)  # written without a grammar: not necessarily valid JSON
-        deltas = self._pump(self._request(chat, None, max_tokens, self.temperature, prefix=header), cancellation_token)
+        deltas = self._pump(self._request(chat, None, max_tokens, self.temperature, prefix=SPEAK_HEADER),
+                            cancellation_token)
         try:
             async for delta in deltas:
                 text = streamer.feed(delta)

@@ -424,18 +424,25 @@ class Conversation:
                     out.append(checked)
             return out
 
+        def limited(sentence: str) -> str:
+            """What of a vetted piece is said, counting the sentences it ends. The honest "I don't have that"
+            (the guard's replacement) is said whole, whatever came before, and ends the reply."""
+            nonlocal sentences
+            if sentence == self.receptionist.dont_know():
+                sentences = MAX_SENTENCES
+                return sentence
+            said, stop = limiter.take(sentence)
+            sentences = MAX_SENTENCES if stop else sentences + self._sentences_in(said)
+            return said
+
         async for event in self.agent.run_stream(task=TextMessage(content=caller_text, source="caller"),
                                                  cancellation_token=token):
             if isinstance(event, ModelClientStreamingChunkEvent) and sentences < MAX_SENTENCES:
                 received_any = True
                 for sentence in vetted(chunker.push(event.content)):
-                    if sentences < MAX_SENTENCES:
-                        # The honest "I don't have that" (the guard's replacement) is said whole, whatever came before.
-                        sentence, stop = (sentence, True) if sentence == self.receptionist.dont_know() else limiter.take(sentence)
-                        sentences = MAX_SENTENCES if stop else sentences + self._sentences_in(sentence)
-                        if sentence:
-                            streamed_any = True
-                            yield SpeechDelta(sentence + " ")
+                    if sentences < MAX_SENTENCES and (said := limited(sentence)):
+                        streamed_any = True
+                        yield SpeechDelta(said + " ")
                 if sentences >= MAX_SENTENCES:
                     token.cancel()
             elif isinstance(event, ToolCallRequestEvent):
@@ -452,19 +459,15 @@ class Conversation:
         for sentence in vetted(chunker.flush(), final=True):
             if sentences >= MAX_SENTENCES:
                 break
-            sentence, stop = (sentence, True) if sentence == self.receptionist.dont_know() else limiter.take(sentence)
-            sentences = MAX_SENTENCES if stop else sentences + self._sentences_in(sentence)
-            if sentence:
+            if said := limited(sentence):
                 streamed_any = True
-                yield SpeechDelta(sentence + " ")
+                yield SpeechDelta(said + " ")
         if not streamed_any:
             yield SpeechDelta(self.receptionist.dont_know())
 
-    def _sentences_in(self, piece: str) -> int:
-        """How many sentences a vetted piece ends (a first clause ends none). The honest "I don't have that"
-        that replaced a piece ends the reply: nothing the model adds after it is worth saying."""
-        if piece == self.receptionist.dont_know():
-            return MAX_SENTENCES
+    @staticmethod
+    def _sentences_in(piece: str) -> int:
+        """How many sentences a vetted piece ends (a first clause ends none)."""
         return sum(1 for sentence in split_sentences(piece) if _SENTENCE_END.search(sentence))
 
     def _summarize(self, text: str) -> str:

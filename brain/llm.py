@@ -173,7 +173,7 @@ class LLMBackend(ABC):
         """Prepare ``messages`` as a cached prompt prefix ahead of use; returns the seconds spent."""
         return 0.0
 
-    def prefill(self, messages: Sequence[ChatMessage], stable_prefix_messages: int = 1, *, open_last: bool = False) -> int:  # noqa: B027
+    def prefill(self, messages: Sequence[ChatMessage], *, open_last: bool = False) -> int:  # noqa: B027
         """Evaluate the prompt of ``messages`` ahead of the request that will start with it; returns the tokens
         evaluated (0: skipped, or not supported)."""
         return 0
@@ -305,9 +305,12 @@ class LlamaCppBackend(LLMBackend):
 
     def _use_best_state(self, tokens: list[int], prefix_tokens: list[int]) -> None:
         """Start from the longest saved conversation state that ``tokens`` continue, if it beats what the KV
-        cache holds now; else make sure the stable prefix is there."""
+        cache holds now; else make sure the stable prefix is there. Without the prefix cache: from nothing."""
         import llama_cpp
 
+        if not self.prefix_cache_enabled:
+            self._llm.reset()
+            return
         held = self._llm.longest_token_prefix(self._llm._input_ids.tolist(), tokens)
         best = max((k for k in self._conversations if len(k) > held and tuple(tokens[: len(k)]) == k),
                    key=len, default=None)
@@ -365,6 +368,15 @@ class LlamaCppBackend(LLMBackend):
                     return
                 self._live_cond.wait(timeout=max(0.05, quiet_s - quiet))
 
+    def _prompt_tokens(self, request: CompletionRequest) -> tuple[str, list[str], list[int]]:
+        """The request's prompt text, the template's stop strings, and its tokens (with the given start of the
+        reply), refused when they cannot fit the window."""
+        prompt, stop = self.render(request.messages)
+        tokens = self.tokenize_prompt(prompt + request.assistant_prefix)
+        if len(tokens) + 8 > self.context_window:
+            raise ValueError(f"prompt of {len(tokens)} tokens does not fit the {self.context_window}-token window")
+        return prompt, stop, tokens
+
     def _stable_prefix(self, request: CompletionRequest, tokens: list[int]) -> list[int]:
         """The tokens of the request's stable leading messages, if the prompt starts with them (cacheable)."""
         if self.prefix_cache_enabled and 0 < request.stable_prefix_messages < len(request.messages):
@@ -376,7 +388,7 @@ class LlamaCppBackend(LLMBackend):
 
     PREFILL_MAX_NEW_TOKENS = 96
 
-    def prefill(self, messages: Sequence[ChatMessage], stable_prefix_messages: int = 1, *, open_last: bool = False) -> int:
+    def prefill(self, messages: Sequence[ChatMessage], *, open_last: bool = False) -> int:
         """Extend the KV cache with the prompt of ``messages`` while nobody waits: the caller's words so far
         (``open_last``: the last message is cut after its text, so the longer final text reuses the work) or
         the conversation after a reply.
@@ -429,13 +441,7 @@ class LlamaCppBackend(LLMBackend):
         logits unread: when it is what follows, the completion finds it in the cache too (~60 ms saved);
         when it is not, the completion re-evaluates from where it differs.
         """
-        import llama_cpp
-        import numpy as np
-
-        prompt, _ = self.render(request.messages)
-        tokens = self.tokenize_prompt(prompt + request.assistant_prefix)
-        if len(tokens) + 8 > self.context_window:
-            raise ValueError(f"prompt of {len(tokens)} tokens does not fit the {self.context_window}-token window")
+        prompt, _, tokens = self._prompt_tokens(request)
         ahead = self.tokenize_prompt(prompt + request.assistant_prefix + likely) if likely else tokens
         if ahead[: len(tokens)] != tokens or len(ahead) + 8 > self.context_window:
             ahead = tokens  # the likely text merges with the prefix's last token: no reading ahead
@@ -455,10 +461,7 @@ class LlamaCppBackend(LLMBackend):
         prefix_tokens = self._stable_prefix(request, tokens)
         started = time.perf_counter()
         with self._model():
-            if self.prefix_cache_enabled:
-                self._use_best_state(tokens, prefix_tokens)
-            else:
-                self._llm.reset()
+            self._use_best_state(tokens, prefix_tokens)
             # Keep what the KV cache already holds of this prompt; the last token is evaluated again for its logits.
             keep = min(self._llm.longest_token_prefix(self._llm._input_ids.tolist(), tokens), len(tokens) - 1)
             logits = self._eval_reading(ahead, keep, at=len(tokens) - 1)
@@ -505,10 +508,7 @@ class LlamaCppBackend(LLMBackend):
         from llama_cpp import LlamaGrammar
 
         stats = CompletionStats()
-        prompt, template_stop = self.render(request.messages)
-        tokens = self.tokenize_prompt(prompt + request.assistant_prefix)
-        if len(tokens) + 8 > self.context_window:
-            raise ValueError(f"prompt of {len(tokens)} tokens does not fit the {self.context_window}-token window")
+        _, template_stop, tokens = self._prompt_tokens(request)
         stats.prompt_tokens = len(tokens)
         prefix_tokens = self._stable_prefix(request, tokens)
         grammar = LlamaGrammar.from_json_schema(json.dumps(request.json_schema), verbose=False) if request.json_schema else None
@@ -522,10 +522,7 @@ class LlamaCppBackend(LLMBackend):
                 if request.background and (self._live_waiting or time.monotonic() - self._live_last < 0.3):
                     stats.finish_reason = "preempted"
                     return
-                if self.prefix_cache_enabled:
-                    self._use_best_state(tokens, prefix_tokens)
-                else:
-                    self._llm.reset()
+                self._use_best_state(tokens, prefix_tokens)
                 current = self._llm._input_ids.tolist()
                 stats.cached_tokens = self._llm.longest_token_prefix(current, tokens)
                 pieces = self._llm.create_completion(

@@ -18,6 +18,7 @@ agent's reply; a blip lets the reply go on from where it paused.
 from __future__ import annotations
 
 import asyncio
+from contextlib import nullcontext
 import logging
 import threading
 import time
@@ -385,10 +386,8 @@ class VoiceLoop:
     async def _synth(self, piece: str, record: TurnRecord, started: float, said: list[str]) -> None:
         if record.interrupted:
             return
-        if record.first_audio_s is None:  # the caller is waiting for this one: the model pauses meanwhile
-            with FIRST_AUDIO.running():
-                chunk = await asyncio.to_thread(self.tts.synthesize_piece, piece, self.rate)
-        else:
+        # The caller is waiting for the first piece: the model pauses while it is made.
+        with FIRST_AUDIO.running() if record.first_audio_s is None else nullcontext():
             chunk = await asyncio.to_thread(self.tts.synthesize_piece, piece, self.rate)
         if chunk is None or record.interrupted:
             return
