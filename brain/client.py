@@ -19,6 +19,7 @@ bad call never crashes the turn. Parse successes and failures are counted.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import copy
 import json
 import logging
@@ -212,7 +213,9 @@ class EmployeeModelClient(ChatCompletionClient):
             finally:
                 post(done)
 
-        thread = threading.Thread(target=worker, name="llm-stream", daemon=True)
+        # The thread runs in this task's context: its log lines carry the call's id, and the model's
+        # between-token hook sees what the call set (e.g. how much of its reply is queued to play).
+        thread = threading.Thread(target=contextvars.copy_context().run, args=(worker,), name="llm-stream", daemon=True)
         thread.start()
         try:
             while (item := await queue.get()) is not done:

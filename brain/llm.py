@@ -185,8 +185,20 @@ class LLMBackend(ABC):
         return None
 
 
+@dataclass(eq=False)
+class _Context:
+    """One llama.cpp context (its own KV cache), used by one request at a time."""
+
+    llm: Any
+    busy: bool = False
+    live: bool = False  # held by a live turn: background work yields
+    last_used: float = 0.0
+
+
 class LlamaCppBackend(LLMBackend):
-    """A GGUF model in this process. One decode at a time (a lock); prefix states are kept in RAM."""
+    """A GGUF model in this process, in ``parallel`` contexts: that many requests decode at once, each in its own
+    context (and KV cache); more wait for one. Prefix and conversation states are kept in RAM and restore into
+    any context."""
 
     continues_assistant_prefix = True
 
@@ -198,6 +210,7 @@ class LlamaCppBackend(LLMBackend):
         n_threads: int = 1,
         n_threads_batch: int | None = None,
         n_gpu_layers: int = 0,
+        parallel: int = 1,
         prefix_cache_entries: int = 16,
         conversation_cache_entries: int = 8,
     ) -> None:
@@ -205,14 +218,18 @@ class LlamaCppBackend(LLMBackend):
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
         started = time.perf_counter()
-        self._llm = Llama(
-            model_path=model_path,
-            n_ctx=n_ctx,
-            n_threads=n_threads,
-            n_threads_batch=n_threads_batch or n_threads,
-            n_gpu_layers=n_gpu_layers,
-            verbose=False,
-        )
+        self._contexts = [
+            _Context(Llama(
+                model_path=model_path,
+                n_ctx=n_ctx,
+                n_threads=n_threads,
+                n_threads_batch=n_threads_batch or n_threads,
+                n_gpu_layers=n_gpu_layers,
+                verbose=False,
+            ))
+            for _ in range(parallel)
+        ]
+        self._llm = self._contexts[0].llm  # the tokenizer, metadata and window (the same in every context)
         self.load_seconds = time.perf_counter() - started
         self.name = model_path.rsplit("/", 1)[-1]
         template = self._llm.metadata.get("tokenizer.chat_template")
@@ -222,11 +239,12 @@ class LlamaCppBackend(LLMBackend):
         bos = self._token_text(self._llm.token_bos())
         self._formatter = Jinja2ChatFormatter(template, eos_token=eos, bos_token=bos, add_generation_prompt=True)
         self._prefix_formatter = Jinja2ChatFormatter(template, eos_token=eos, bos_token=bos, add_generation_prompt=False)
-        self._lock = threading.Lock()
-        # Live turns waiting for the model, and when one last did: background work yields to them.
+        # Guards the contexts' busy flags and the live-turn counters; waiting requests wait on it.
+        self._free = threading.Condition()
+        # Live turns waiting for a context, and when one last got one: background work yields to them.
         self._live_waiting = 0
         self._live_last = 0.0
-        self._live_cond = threading.Condition()
+        self._cache_lock = threading.Lock()  # the two state caches below, shared by the contexts
         self._prefix_states: OrderedDict[tuple[int, ...], Any] = OrderedDict()
         self._prefix_capacity = prefix_cache_entries
         # Each conversation's KV cache as its last reply left it (sequence data only: ~14 MB and ~11 ms to
@@ -235,8 +253,8 @@ class LlamaCppBackend(LLMBackend):
         self._conversations: OrderedDict[tuple[int, ...], tuple[Any, int]] = OrderedDict()
         self._conversation_capacity = conversation_cache_entries
         self.prefix_cache_enabled = True
-        log.info("llama.cpp loaded %s in %.2fs (n_ctx=%d, threads=%d, batch threads=%d)", self.name,
-                 self.load_seconds, n_ctx, n_threads, n_threads_batch or n_threads)
+        log.info("llama.cpp loaded %s in %.2fs (n_ctx=%d, threads=%d, batch threads=%d, %d context(s))", self.name,
+                 self.load_seconds, n_ctx, n_threads, n_threads_batch or n_threads, parallel)
 
     @classmethod
     def from_settings(cls, settings: LLMSettings) -> "LlamaCppBackend":
@@ -246,6 +264,7 @@ class LlamaCppBackend(LLMBackend):
             n_threads=settings.n_threads,
             n_threads_batch=settings.n_threads_batch,
             n_gpu_layers=settings.n_gpu_layers,
+            parallel=settings.parallel,
         )
 
     def _token_text(self, token: int) -> str:
@@ -270,103 +289,152 @@ class LlamaCppBackend(LLMBackend):
     def tokenize_prompt(self, prompt: str) -> list[int]:
         return self._llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=True)
 
-    def _use_prefix(self, prefix_tokens: list[int]) -> None:
-        """Make the model's KV cache start with ``prefix_tokens``: reuse, restore a saved state, or build one."""
-        key = tuple(prefix_tokens)
-        current = self._llm._input_ids
-        if len(current) >= len(key) and tuple(current[: len(key)].tolist()) == key:
-            return  # already there (the same conversation continuing)
-        state = self._prefix_states.get(key)
-        if state is not None:
-            self._llm.load_state(state)
-            self._prefix_states.move_to_end(key)
-            return
-        self._llm.reset()
-        self._llm.eval(prefix_tokens)
-        self._prefix_states[key] = self._llm.save_state()
-        while len(self._prefix_states) > self._prefix_capacity:
-            self._prefix_states.popitem(last=False)
-
-    def _save_conversation(self) -> None:
-        """Keep the KV cache as it stands (a conversation after its reply) for that conversation's next turn."""
+    @staticmethod
+    def _snapshot(llm: Any) -> tuple[Any, int]:
+        """The context's KV cache as sequence data (no logits: llama-cpp-python's save_state copies every
+        logit row and took 220 ms to save, 440 ms to load here; this takes ~11 ms and ~4 ms for 600 tokens)."""
         import ctypes
 
         import llama_cpp
 
-        key = tuple(self._llm._input_ids.tolist())
-        size = llama_cpp.llama_state_seq_get_size(self._llm.ctx, 0)
+        size = llama_cpp.llama_state_seq_get_size(llm.ctx, 0)
         buffer = (ctypes.c_uint8 * size)()
-        written = llama_cpp.llama_state_seq_get_data(self._llm.ctx, buffer, size, 0)
-        for older in [k for k in self._conversations if key[: len(k)] == k]:
-            del self._conversations[older]  # the same conversation, earlier: superseded
-        self._conversations[key] = (buffer, written)
-        while len(self._conversations) > self._conversation_capacity:
-            self._conversations.popitem(last=False)
+        return buffer, llama_cpp.llama_state_seq_get_data(llm.ctx, buffer, size, 0)
 
-    def _use_best_state(self, tokens: list[int], prefix_tokens: list[int]) -> None:
-        """Start from the longest saved conversation state that ``tokens`` continue, if it beats what the KV
-        cache holds now; else make sure the stable prefix is there. Without the prefix cache: from nothing."""
+    @staticmethod
+    def _restore(llm: Any, tokens: tuple[int, ...], snapshot: tuple[Any, int]) -> bool:
+        """Load a snapshot of ``tokens`` (taken in any of the contexts) into ``llm``."""
         import llama_cpp
 
-        if not self.prefix_cache_enabled:
-            self._llm.reset()
+        llm._ctx.kv_cache_clear()
+        if not llama_cpp.llama_state_seq_set_data(llm.ctx, snapshot[0], snapshot[1], 0):
+            llm.reset()
+            return False
+        llm.input_ids[: len(tokens)] = tokens
+        llm.n_tokens = len(tokens)
+        llm._requires_eval = True  # no logits came with the state
+        return True
+
+    def _use_prefix(self, llm: Any, prefix_tokens: list[int]) -> None:
+        """Make the context's KV cache start with ``prefix_tokens``: reuse, restore a saved state, or build one."""
+        key = tuple(prefix_tokens)
+        current = llm._input_ids
+        if len(current) >= len(key) and tuple(current[: len(key)].tolist()) == key:
+            return  # already there (the same conversation continuing)
+        with self._cache_lock:
+            snapshot = self._prefix_states.get(key)
+            if snapshot is not None:
+                self._prefix_states.move_to_end(key)
+        if snapshot is not None and self._restore(llm, key, snapshot):
             return
-        held = self._llm.longest_token_prefix(self._llm._input_ids.tolist(), tokens)
-        best = max((k for k in self._conversations if len(k) > held and tuple(tokens[: len(k)]) == k),
-                   key=len, default=None)
-        if best is not None:
-            buffer, written = self._conversations[best]
-            self._conversations.move_to_end(best)
-            self._llm._ctx.kv_cache_clear()
-            if llama_cpp.llama_state_seq_set_data(self._llm.ctx, buffer, written, 0):
-                self._llm.input_ids[: len(best)] = best
-                self._llm.n_tokens = len(best)
-                self._llm._requires_eval = True  # no logits came with the state
-                return
-            self._llm.reset()
+        llm.reset()
+        llm.eval(prefix_tokens)
+        snapshot = self._snapshot(llm)
+        with self._cache_lock:
+            self._prefix_states[key] = snapshot
+            while len(self._prefix_states) > self._prefix_capacity:
+                self._prefix_states.popitem(last=False)
+
+    def _save_conversation(self, llm: Any) -> None:
+        """Keep the KV cache as it stands (a conversation after its reply) for that conversation's next turn."""
+        key = tuple(llm._input_ids.tolist())
+        snapshot = self._snapshot(llm)
+        with self._cache_lock:
+            for older in [k for k in self._conversations if key[: len(k)] == k]:
+                del self._conversations[older]  # the same conversation, earlier: superseded
+            self._conversations[key] = snapshot
+            while len(self._conversations) > self._conversation_capacity:
+                self._conversations.popitem(last=False)
+
+    def _use_best_state(self, llm: Any, tokens: list[int], prefix_tokens: list[int]) -> None:
+        """Start from the longest saved conversation state that ``tokens`` continue, if it beats what the
+        context's KV cache holds now; else make sure the stable prefix is there. Without the prefix cache: from
+        nothing."""
+        if not self.prefix_cache_enabled:
+            llm.reset()
+            return
+        held = llm.longest_token_prefix(llm._input_ids.tolist(), tokens)
+        with self._cache_lock:
+            best = max((k for k in self._conversations if len(k) > held and tuple(tokens[: len(k)]) == k),
+                       key=len, default=None)
+            if best is not None:
+                snapshot = self._conversations[best]
+                self._conversations.move_to_end(best)
+        if best is not None and self._restore(llm, best, snapshot):
+            return
         if prefix_tokens:
-            self._use_prefix(prefix_tokens)
+            self._use_prefix(llm, prefix_tokens)
 
     def warm_prefix(self, messages: Sequence[ChatMessage]) -> float:
-        """Evaluate and save the KV state of ``messages`` so the next request starting with them skips it."""
+        """Evaluate ``messages`` into every idle context (and keep their state) so the next request starting with
+        them skips it, whichever context serves it."""
         if not self.prefix_cache_enabled:
             return 0.0
         started = time.perf_counter()
         prompt, _ = self.render(messages, generation_prompt=False)
         tokens = self.tokenize_prompt(prompt)
-        if tuple(tokens) in self._prefix_states:
-            return 0.0
-        with self._model():
-            self._use_prefix(tokens)
+        for context in self._contexts:
+            with self._context(tokens, timeout=0, only=context) as llm:
+                if llm is not None:  # a busy context is left alone: it restores the prefix when needed
+                    self._use_prefix(llm, tokens)
         return time.perf_counter() - started
 
+    @staticmethod
+    def _held_by(llm: Any, tokens: Sequence[int]) -> int:
+        """How many of ``tokens`` the context's KV cache already holds."""
+        return llm.longest_token_prefix(llm._input_ids.tolist(), tokens)
+
     @contextmanager
-    def _model(self, live: bool = True) -> Iterator[None]:
-        """The model, one user at a time; a live turn counts as waiting while it queues for it."""
-        if live:
-            with self._live_cond:
-                self._live_waiting += 1
-        try:
-            self._lock.acquire()
-        finally:
+    def _context(self, tokens: Sequence[int] = (), *, live: bool = True, timeout: float | None = None,
+                 only: _Context | None = None) -> Iterator[Any | None]:
+        """A free context for a request (None if none freed up within ``timeout``): the one already holding
+        most of ``tokens``, else the least recently used (or ``only`` that one). A live turn counts as waiting
+        while it queues."""
+        candidates = self._contexts if only is None else [only]
+        with self._free:
             if live:
-                with self._live_cond:
+                self._live_waiting += 1
+            try:
+                deadline = None if timeout is None else time.monotonic() + timeout
+                while not (free := [c for c in candidates if not c.busy]):
+                    remaining = None if deadline is None else deadline - time.monotonic()
+                    if remaining is not None and remaining <= 0:
+                        break
+                    self._free.wait(remaining)
+                chosen = max(free, key=lambda c: (self._held_by(c.llm, tokens), -c.last_used)) if free else None
+                if chosen is not None:
+                    chosen.busy, chosen.live = True, live
+            finally:
+                if live:
                     self._live_waiting -= 1
                     self._live_last = time.monotonic()
-                    self._live_cond.notify_all()
+                    self._free.notify_all()
+        if chosen is None:
+            yield None
+            return
         try:
-            yield
+            yield chosen.llm
         finally:
-            self._lock.release()
+            with self._free:
+                chosen.busy = chosen.live = False
+                chosen.last_used = time.monotonic()
+                if live:
+                    self._live_last = chosen.last_used
+                self._free.notify_all()
+
+    def _live_turns(self) -> int:
+        """Live turns using or waiting for the model (background work gives way to them: on 2 cores, notes
+        written beside a turn slow its words down)."""
+        return self._live_waiting + sum(c.live for c in self._contexts)
 
     def wait_until_idle(self, quiet_s: float = 0.5, timeout_s: float = 10.0) -> None:
         deadline = time.monotonic() + timeout_s
-        with self._live_cond:
+        with self._free:
             while time.monotonic() < deadline:
                 quiet = time.monotonic() - self._live_last
-                if not self._live_waiting and quiet >= quiet_s:
+                if not self._live_turns() and quiet >= quiet_s:
                     return
-                self._live_cond.wait(timeout=max(0.05, quiet_s - quiet))
+                self._free.wait(timeout=max(0.05, quiet_s - quiet))
 
     def _prompt_tokens(self, request: CompletionRequest) -> tuple[str, list[str], list[int]]:
         """The request's prompt text, the template's stop strings, and its tokens (with the given start of the
@@ -389,13 +457,13 @@ class LlamaCppBackend(LLMBackend):
     PREFILL_MAX_NEW_TOKENS = 96
 
     def prefill(self, messages: Sequence[ChatMessage], *, open_last: bool = False) -> int:
-        """Extend the KV cache with the prompt of ``messages`` while nobody waits: the caller's words so far
+        """Extend a KV cache with the prompt of ``messages`` while nobody waits: the caller's words so far
         (``open_last``: the last message is cut after its text, so the longer final text reuses the work) or
         the conversation after a reply.
 
-        Opportunistic: skipped when the model is busy, and when the cache holds another conversation (then
-        more than ``PREFILL_MAX_NEW_TOKENS`` would be needed): a prefill must never keep a turn waiting long.
-        Measured on 2 cores: each prompt token evaluated at the end of the caller's turn costs ~6 ms.
+        Opportunistic: skipped when no context is free, and when the free context holds another conversation
+        (then more than ``PREFILL_MAX_NEW_TOKENS`` would be needed): a prefill must never keep a turn waiting
+        long. Measured on 2 cores: each prompt token evaluated at the end of the caller's turn costs ~6 ms.
         """
         if not self.prefix_cache_enabled or not messages:
             return 0
@@ -407,28 +475,25 @@ class LlamaCppBackend(LLMBackend):
                 return 0
             prompt = prompt[: at + len(text)]
         tokens = self.tokenize_prompt(prompt)[:-1]  # the last token may still grow ("mid" -> "middle")
-        # The caller's partial words are worth reading only if the model is free now; the conversation after a
+        # The caller's partial words are worth reading only if a context is free now; the conversation after a
         # reply is worth a short wait (its state is then kept for the next turn).
-        acquired = self._lock.acquire(blocking=False) if open_last else self._lock.acquire(timeout=2.0)
-        if not acquired:
-            return 0
-        try:
-            keep = self._llm.longest_token_prefix(self._llm._input_ids.tolist(), tokens)
+        with self._context(tokens, live=False, timeout=0 if open_last else 2.0) as llm:
+            if llm is None:
+                return 0
+            keep = llm.longest_token_prefix(llm._input_ids.tolist(), tokens)
             new = len(tokens) - keep
             if new < 0 or new > self.PREFILL_MAX_NEW_TOKENS or len(tokens) + 8 > self.context_window:
                 return 0
             if new:
-                self._llm.n_tokens = keep
-                self._llm.eval(tokens[keep:])
+                llm.n_tokens = keep
+                llm.eval(tokens[keep:])
             else:  # the cache may hold more (the reply's last generated tokens): cut it to the prompt
-                self._llm._ctx.kv_cache_seq_rm(-1, len(tokens), -1)
-                self._llm.n_tokens = len(tokens)
-                self._llm._requires_eval = True  # the logits held are a later token's
+                llm._ctx.kv_cache_seq_rm(-1, len(tokens), -1)
+                llm.n_tokens = len(tokens)
+                llm._requires_eval = True  # the logits held are a later token's
             if not open_last:  # a conversation after its reply: kept for its next turn
-                self._save_conversation()
+                self._save_conversation(llm)
             return new
-        finally:
-            self._lock.release()
 
     def choose_continuation(self, request: CompletionRequest, options: Sequence[str], likely: str = "") -> str | None:
         """One evaluation of the new prompt tokens, then the next token's logits: the option whose first token
@@ -460,18 +525,19 @@ class LlamaCppBackend(LLMBackend):
             by_first.setdefault(first, []).append(option)
         prefix_tokens = self._stable_prefix(request, tokens)
         started = time.perf_counter()
-        with self._model():
-            self._use_best_state(tokens, prefix_tokens)
+        with self._context(tokens) as llm:
+            self._use_best_state(llm, tokens, prefix_tokens)
             # Keep what the KV cache already holds of this prompt; the last token is evaluated again for its logits.
-            keep = min(self._llm.longest_token_prefix(self._llm._input_ids.tolist(), tokens), len(tokens) - 1)
-            logits = self._eval_reading(ahead, keep, at=len(tokens) - 1)
+            keep = min(llm.longest_token_prefix(llm._input_ids.tolist(), tokens), len(tokens) - 1)
+            logits = self._eval_reading(llm, ahead, keep, at=len(tokens) - 1)
             best = max(by_first, key=lambda token: float(logits[token]))
         log.debug("llm: chose among %d options after %d new prompt tokens (+%d read ahead) in %.0f ms", len(options),
                   len(tokens) - keep, len(ahead) - len(tokens), (time.perf_counter() - started) * 1000)
         chosen = by_first[best]
         return chosen[0] if len(chosen) == 1 else None
 
-    def _eval_reading(self, tokens: list[int], keep: int, at: int):
+    @staticmethod
+    def _eval_reading(llm: Any, tokens: list[int], keep: int, at: int):
         """Evaluate ``tokens[keep:]`` (the cache keeps the first ``keep``) and return the logits after token ``at``.
 
         llama-cpp-python's ``eval`` only keeps the last token's logits; reading those of an earlier token of
@@ -480,7 +546,6 @@ class LlamaCppBackend(LLMBackend):
         import llama_cpp
         import numpy as np
 
-        llm = self._llm
         new = tokens[keep:]
         if at == len(tokens) - 1 or len(new) > llm.n_batch:
             llm.n_tokens = keep
@@ -516,16 +581,15 @@ class LlamaCppBackend(LLMBackend):
 
         def generate() -> Iterator[str]:
             started = time.perf_counter()
-            with self._model(live=not request.background):
+            with self._context(tokens, live=not request.background) as llm:
                 # A live turn that just had the model may come back for its next step (choice, then message):
                 # background work only starts when none has wanted it for a moment.
-                if request.background and (self._live_waiting or time.monotonic() - self._live_last < 0.3):
+                if request.background and (self._live_turns() or time.monotonic() - self._live_last < 0.3):
                     stats.finish_reason = "preempted"
                     return
-                self._use_best_state(tokens, prefix_tokens)
-                current = self._llm._input_ids.tolist()
-                stats.cached_tokens = self._llm.longest_token_prefix(current, tokens)
-                pieces = self._llm.create_completion(
+                self._use_best_state(llm, tokens, prefix_tokens)
+                stats.cached_tokens = llm.longest_token_prefix(llm._input_ids.tolist(), tokens)
+                pieces = llm.create_completion(
                     prompt=tokens,
                     max_tokens=max_tokens,
                     temperature=request.temperature,
@@ -539,7 +603,7 @@ class LlamaCppBackend(LLMBackend):
                         text = choice.get("text") or ""
                         if stats.observe(text, choice.get("finish_reason"), started):
                             yield text
-                        if request.background and self._live_waiting:
+                        if request.background and self._live_turns():
                             stats.finish_reason = "preempted"  # a live turn wants the model: start again later
                             break
                         if self.yield_to is not None:
@@ -552,6 +616,10 @@ class LlamaCppBackend(LLMBackend):
                               stats.completion_tokens, stats.total_s * 1000, stats.finish_reason or "stop")
 
         return CompletionStream(generate(), stats)
+
+    def close(self) -> None:
+        for context in self._contexts:
+            context.llm.close()
 
 
 class OpenAICompatBackend(LLMBackend):

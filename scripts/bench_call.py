@@ -126,7 +126,9 @@ def one_call(port: int, clips: list[np.ndarray], turns: int, offset: int, barge_
                 onset = caller.wait_sent(start + voiced_frames(cut)[0])
                 time.sleep(2.5)
                 voiced = [t for t in caller.voiced_arrivals(VOICED) if t > onset]
-                gaps = [a for a, b in zip(voiced, voiced[1:]) if b - a > 0.3]
+                # The first silence over 0.3 s, counted from the onset: an agent already silent then (between
+                # two pieces) stopped at once, whatever it says later in answer to the interruption.
+                gaps = [a for a, b in zip([onset, *voiced], voiced) if b - a > 0.3]
                 stop = gaps[0] if gaps else (voiced[-1] if voiced else onset)
                 stops.append((stop - onset) * 1000)
             caller.wait_quiet(after=reply, quiet_s=1.2, timeout=20)

@@ -26,7 +26,7 @@ import threading
 import time
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, ContextManager
 
 import numpy as np
 
@@ -73,8 +73,11 @@ class TranscriptionWorker:
     worth computing. Whisper itself is serialised, so more threads would only add contention.
     """
 
-    def __init__(self, stt: WhisperSTT) -> None:
+    def __init__(self, stt: WhisperSTT, urgent: Callable[[], ContextManager[None]] | None = None) -> None:
         self.stt = stt
+        # Entered while a final or speculative job is queued or running: a caller waits for it (the
+        # voice loop's model gives way then; a partial is nobody's wait).
+        self.urgent = urgent
         self._heap: list[_Job] = []
         self._pending_by_key: dict[object, _Job] = {}
         self._seq = itertools.count()
@@ -94,6 +97,10 @@ class TranscriptionWorker:
                 if old is not None:
                     old.future.cancel()
             job = _Job(priority, next(self._seq), audio16k, future, key)
+            if self.urgent is not None and priority < PRIORITY_PARTIAL:
+                held = self.urgent()
+                held.__enter__()
+                future.add_done_callback(lambda _: held.__exit__(None, None, None))
             if key is not None:
                 self._pending_by_key[key] = job
             heapq.heappush(self._heap, job)

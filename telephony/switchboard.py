@@ -22,6 +22,7 @@ from telephony.metrics import CallMetrics
 from telephony.phone_call import CallOutcome, PhoneCall
 from telephony.sip.library import CallState, VoIPCall
 from telephony.sip.phone import EmployaiPhone
+from telephony.urgent import FIRST_AUDIO
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ class Switchboard:
         self.settings = settings
         self.tts = tts
         self.brain = brain
-        self.worker = TranscriptionWorker(stt)
+        self.worker = TranscriptionWorker(stt, urgent=FIRST_AUDIO.waiting)
         self.phone = EmployaiPhone(settings.sip, self._on_inbound)
         self.metrics = CallMetrics()
         self.metrics_address: tuple[str, int] | None = None

@@ -18,7 +18,7 @@ agent's reply; a blip lets the reply go on from where it paused.
 from __future__ import annotations
 
 import asyncio
-from contextlib import nullcontext
+from contextlib import ExitStack, nullcontext
 import logging
 import threading
 import time
@@ -40,7 +40,7 @@ from speech.tts import PiperTTS
 from speech.vad import SpeechConfirmed, SpeechStarted
 from telephony.logcontext import CALL_ID
 from telephony.recorder import CallRecorder
-from telephony.urgent import FIRST_AUDIO
+from telephony.urgent import FIRST_AUDIO, REPLY_SLACK
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +102,7 @@ class VoiceLoop:
         self._current_offset = 0
         self._played_text: list[str] = []
         self._active: tuple[TurnRecord, CancellationToken] | None = None
+        self._caller_waiting = ExitStack()  # held from a turn's start to its first audio (urgent work)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="brain", daemon=True)
         self._thread.start()
@@ -326,11 +327,21 @@ class VoiceLoop:
         async with self._turn_lock:  # the agent is not re-entrant: utterances are answered in order
             await self._answer(record)
 
+    def _queued_s(self) -> float:
+        """Seconds of reply audio queued ahead of the line."""
+        with self._play_lock:
+            samples = sum(len(chunk) for chunk, _, _ in self._playback) - self._current_offset
+        return samples / self.rate
+
     async def _answer(self, record: TurnRecord) -> None:
         token = CancellationToken()
         self._active = (record, token)
         self._played_text = []
         started = time.perf_counter()
+        # Until its first audio this caller waits (other calls' playing replies give way); after it, this
+        # reply's model may give way to others while its audio queued ahead lasts (this task's context).
+        self._caller_waiting.enter_context(FIRST_AUDIO.waiting())
+        REPLY_SLACK.set(self._queued_s)
         log.debug("answering %r", record.caller_text[:60])
         said: list[str] = []
         try:
@@ -355,6 +366,7 @@ class VoiceLoop:
                 await asyncio.sleep(0.02)
         finally:
             self._active = None
+            self._caller_waiting.close()
         heard = " ".join(self._played_text) if record.interrupted else " ".join(said)
         record.agent_text = heard
         self.conversation.record_reply(heard)
@@ -394,6 +406,7 @@ class VoiceLoop:
         samples = chunk.samples
         if record.first_audio_s is None:
             record.first_audio_s = time.perf_counter() - started
+            self._caller_waiting.close()  # queued below: the caller hears it within a frame
             samples = trim_leading_silence(samples, self.rate)
             log.debug("first audio ready (%d ms of speech)", len(samples) * 1000 // self.rate)
         said.append(piece)

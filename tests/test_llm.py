@@ -225,3 +225,44 @@ def test_calls_taking_turns_each_resume_their_own_conversation(llm):
         assert fresh.stream(question).read() == again.text  # the restored state is the same conversation
     finally:
         fresh.close()
+
+
+def _side_by_side(backend) -> dict[str, float]:
+    """Two calls' replies requested at once: when each one's first and last words came."""
+    import threading
+    import time
+
+    seen: dict[str, float] = {}
+
+    def reply(name: str, text: str) -> None:
+        for _ in backend.stream(_ask(text, max_tokens=40, temperature=0.0)):
+            seen.setdefault(f"{name} first", time.perf_counter())
+        seen[f"{name} done"] = time.perf_counter()
+
+    threads = [threading.Thread(target=reply, args=args) for args in
+               (("a", "Describe the clinic and its staff in detail."), ("b", "Tell me everything about your prices."))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    return seen
+
+
+def test_two_calls_are_answered_side_by_side_not_one_after_the_other(llm):
+    seen = _side_by_side(llm)  # two contexts (the default): both replies under way at once
+    assert seen["a first"] < seen["b done"] and seen["b first"] < seen["a done"]
+    single = LlamaCppBackend.from_settings(LLMSettings(n_ctx=2048, parallel=1))
+    try:
+        seen = _side_by_side(single)  # one context: the second reply waits for the first to end
+        first, second = sorted("ab", key=lambda name: seen[f"{name} first"])
+        assert seen[f"{second} first"] > seen[f"{first} done"]
+    finally:
+        single.close()
+
+
+def test_the_stable_prefix_is_warmed_in_every_context(llm):
+    messages = [ChatMessage("system", "You are Zed, the night porter of the Grand Hotel.")]
+    llm.warm_prefix(messages)
+    tokens = llm.tokenize_prompt(llm.render(messages, generation_prompt=False)[0])
+    assert len(llm._contexts) == 2  # the default: two calls' first turns both start from the warmed prefix
+    assert all(llm._held_by(context.llm, tokens) == len(tokens) for context in llm._contexts)

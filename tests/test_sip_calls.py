@@ -248,9 +248,10 @@ def test_a_returning_caller_is_greeted_by_name(board, voice):
     first.wait_quiet(after=time.monotonic() - 0.5, timeout=15)
     first.hang_up()
     first.close()
-    time.sleep(1.0)  # post-call work (memory) runs after BYE
+    [ended] = finished_calls(board, [first.call_id], timeout=60)  # post-call work (memory) runs after BYE
     known = board.brain.memory.for_caller(f"sip:returning@127.0.0.1").human().lower()
-    assert "carol" in known or "jensen" in known, known  # what the employee learnt (as Whisper heard it)
+    heard = transcript(board, ended.conversation_id)
+    assert "carol" in known or "jensen" in known, (known, heard)  # what the employee learnt (as Whisper heard it)
     second = WireCaller(("127.0.0.1", board.settings.sip.port), user="returning")
     second.dial()
     second.wait_quiet(after=0.0)
