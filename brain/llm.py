@@ -253,6 +253,7 @@ class LlamaCppBackend(LLMBackend):
         self._conversations: OrderedDict[tuple[int, ...], tuple[Any, int]] = OrderedDict()
         self._conversation_capacity = conversation_cache_entries
         self.prefix_cache_enabled = True
+        self._closed = False
         log.info("llama.cpp loaded %s in %.2fs (n_ctx=%d, threads=%d, batch threads=%d, %d context(s))", self.name,
                  self.load_seconds, n_ctx, n_threads, n_threads_batch or n_threads, parallel)
 
@@ -391,6 +392,8 @@ class LlamaCppBackend(LLMBackend):
         most of ``tokens``, else the least recently used (or ``only`` that one). A live turn counts as waiting
         while it queues."""
         candidates = self._contexts if only is None else [only]
+        if self._closed:
+            raise RuntimeError("the model was closed")
         with self._free:
             if live:
                 self._live_waiting += 1
@@ -618,7 +621,15 @@ class LlamaCppBackend(LLMBackend):
         return CompletionStream(generate(), stats)
 
     def close(self) -> None:
+        """Free each context once its request is done. A context still busy after a few seconds (a stream
+        nobody finished reading) is left to the process's end: freeing it under a decode crashes the process."""
+        self._closed = True
         for context in self._contexts:
+            with self._free:
+                if not self._free.wait_for(lambda c=context: not c.busy, timeout=5.0):
+                    log.warning("llama.cpp context still in use at close: left open")
+                    continue
+                context.busy = True  # never handed out again
             context.llm.close()
 
 
