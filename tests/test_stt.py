@@ -52,6 +52,30 @@ def test_adaptive_window_encodes_only_what_the_utterance_needs(stt, models_dir, 
     assert normalize_words(fast.text) == normalize_words(slow.text)
 
 
+def test_one_word_answers_are_heard_once_in_the_adaptive_window(stt, recordings):
+    """A caller reading digits one at a time ("One." pause "Two." pause "Three."): each word alone is an
+    utterance. In a 5 s window Whisper looped ("2 2 2 2 ...") or scored too low and fell back to the
+    full 30 s window (700-800 ms each here, instead of ~180 ms)."""
+    rec = next(r for r in recordings if r.path.name == "sr_one_two_three.wav")
+    audio = _phoned(rec)
+    frame = STT_RATE // 50
+    voiced = [np.abs(audio[i : i + frame].astype(np.int32)).max() > 600 for i in range(0, len(audio) - frame, frame)]
+    words, start, quiet = [], None, 0
+    for i, is_voiced in enumerate(voiced + [False] * 10):
+        if is_voiced:
+            start, quiet = i if start is None else start, 0
+        elif start is not None:
+            quiet += 1
+            if quiet == 10:  # 200 ms of silence ends a word
+                words.append(audio[max(0, start - 10) * frame : (i + 1) * frame])
+                start = None
+    assert len(words) == 3
+    for expected, word in zip(("one", "two", "three"), words):
+        heard = stt.transcribe(word)
+        assert heard.window == "adaptive", heard
+        assert normalize_words(heard.text) in {expected, str(("one", "two", "three").index(expected) + 1)}, heard
+
+
 def test_a_law_line_works_as_well(stt, recordings):
     rec = recordings[0]
     assert word_error_rate([rec.transcript], [stt.transcribe(_phoned(rec, "PCMA")).text]).wer <= 0.15
