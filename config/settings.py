@@ -83,6 +83,12 @@ class VADSettings(Section):
         description="End the turn after this much silence when the speculative transcript is a complete "
         "sentence (not a number being read out); 0 = always wait the full hang-over.",
     )
+    number_hangover_ms: int = Field(
+        1000, ge=0, le=5000,
+        description="End the turn only after this much silence when the speculative transcript ends with a number "
+        "(\"one\", \"555\"): people pause between the digits they read out, longer than the hang-over; 0 = the "
+        "normal hang-over.",
+    )
     preroll_ms: int = Field(200, ge=0, le=2000)
     min_energy_dbfs: float = Field(-50.0, ge=-96.0, le=0.0, description="Frames quieter than this are never speech.")
     max_utterance_s: float = Field(28.0, gt=1.0, le=600.0)

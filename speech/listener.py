@@ -13,6 +13,8 @@ streams, and their results come back as events on the listener's queue:
 Early endpoint: when the speculative transcript is a complete sentence (three words or more, final
 punctuation, no dangling "and"/"the", not a number being read out), the turn ends after ``early_hangover_ms`` of
 silence instead of the full hang-over — people pause inside phone numbers, not after "Thank you."
+And when it ends with a number ("... is 555", "One."), the turn waits ``number_hangover_ms`` of silence:
+someone reading digits out pauses between them for longer than the hang-over.
 """
 
 from __future__ import annotations
@@ -50,6 +52,11 @@ def is_complete_sentence(text: str) -> bool:
     if len(text.split()) < 3:  # "Sorry." / "Well." / "Yes." are as often openers as whole turns
         return False
     return not _DANGLING.search(text) and not _ENDS_WITH_NUMBER.search(text)
+
+
+def ends_with_number(text: str) -> bool:
+    """Does this transcript end with a number ("... is 555", "One.")? The caller may be reading digits out."""
+    return bool(_ENDS_WITH_NUMBER.search(text.strip()))
 
 
 PRIORITY_FINAL = 0
@@ -205,7 +212,9 @@ class Listener:
         self._finals_pending = 0
         self._idle = threading.Condition()
         self.early_hangover_ms = (vad or VADSettings()).early_hangover_ms
+        self.number_hangover_ms = (vad or VADSettings()).number_hangover_ms
         self._early: tuple[int, int] | None = None  # (utterance, samples) whose speculative text is complete
+        self._number: tuple[int, int] | None = None  # (utterance, samples) whose speculative text ends with a number
 
     @property
     def frame_len(self) -> int:
@@ -224,6 +233,9 @@ class Listener:
         for event in self.endpointer.process(frame):
             self._handle(event)
         if self.endpointer.in_speech:
+            if self._number == (self._utterance, self.endpointer.utterance_samples):
+                # A number being read out: the next digits may follow a longer pause (for the rest of this utterance).
+                self.endpointer.hangover_ms = max(self.endpointer.hangover_ms, self.number_hangover_ms)
             early = self._early
             if (
                 early is not None
@@ -261,7 +273,7 @@ class Listener:
     def _handle(self, event: object) -> None:
         if isinstance(event, SpeechStarted):
             self._utterance += 1
-            self._early = None
+            self._early = self._number = None
             self._last_partial_ms = event.at_ms
             self._speculative = None
             self._emit(event)
@@ -276,8 +288,12 @@ class Listener:
                 self._speculative = (*key, future)
 
                 def complete(f: Future, key: tuple[int, int] = key) -> None:
-                    if not f.cancelled() and f.exception() is None and is_complete_sentence(f.result().text):
+                    if f.cancelled() or f.exception() is not None:
+                        return
+                    if is_complete_sentence(f.result().text):
                         self._early = key
+                    elif ends_with_number(f.result().text):
+                        self._number = key
 
                 future.add_done_callback(complete)
         elif isinstance(event, SpeechEnded):

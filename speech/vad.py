@@ -93,6 +93,7 @@ class Endpointer:
         self._last_voiced_end = 0
         self._confirmed = False
         self._paused_sent = False
+        self.hangover_ms = self.settings.hangover_ms  # this utterance's; the listener may lengthen it
 
     def is_voiced(self, frame: PCM) -> bool:
         """webrtcvad's decision, unless the frame is too quiet to be speech on a phone line."""
@@ -150,7 +151,7 @@ class Endpointer:
             if not self._paused_sent and self._silence_ms >= self.pause_ms:
                 self._paused_sent = True
                 events.append(SpeechPaused(self.now_ms, self.utterance_audio()))
-        if self._silence_ms >= self.settings.hangover_ms:
+        if self._silence_ms >= self.hangover_ms:
             events.append(self._end("silence"))
         elif (self.now_ms - self._start_ms) >= self.settings.max_utterance_s * 1000:
             events.append(self._end("max_length"))
