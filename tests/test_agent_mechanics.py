@@ -188,6 +188,9 @@ def test_a_looping_or_endless_reply_is_cut_short():
     limiter = ReplyLimiter()
     assert limiter.take("We open at eight. We close at five.") == ("We open at eight. We close at five.", False)
     assert limiter.take("Anything else?") == ("Anything else?", False)
+    limiter = ReplyLimiter()  # a short clause looping right after itself (seen in a 4-call benchmark)
+    assert limiter.take("I'm sorry, I'm sorry, I'm sorry,") == ("I'm sorry.", True)
+    assert ReplyLimiter().take("No, no, that's fine. Thank you, thank you so much.")[1] is False
 
 
 @pytest.mark.parametrize("step", [1, 3, 100])
