@@ -52,7 +52,12 @@ class STTSettings(Section):
     model: str = "whisper-base"
     device: Literal["auto", "cpu", "cuda"] = "auto"
     compute_type: str = Field("auto", description="auto = int8 on CPU, float16 on CUDA; or any CTranslate2 type.")
-    cpu_threads: int = Field(2, ge=1, le=256)
+    cpu_threads: int = Field(
+        1, ge=1, le=256,
+        description="Whisper's threads on CPU. One here: on 2 cores the model's two contexts and Piper need the other "
+        "core (bench_call, 3 runs each: 1 call 785-798 ms p50 against a median of 834 with 2 threads; 2 calls p95 "
+        "1316-1372 against a median of ~1470).",
+    )
     language: str = Field("en", min_length=2, max_length=8)
     beam_size: int = Field(1, ge=1, le=10)
     encoder_window: Literal["adaptive", "full"] = Field(
