@@ -318,10 +318,9 @@ class LlamaCppBackend(LLMBackend):
 
     def _use_prefix(self, llm: Any, prefix_tokens: list[int]) -> None:
         """Make the context's KV cache start with ``prefix_tokens``: reuse, restore a saved state, or build one."""
-        key = tuple(prefix_tokens)
-        current = llm._input_ids
-        if len(current) >= len(key) and tuple(current[: len(key)].tolist()) == key:
+        if self._held_by(llm, prefix_tokens) == len(prefix_tokens):
             return  # already there (the same conversation continuing)
+        key = tuple(prefix_tokens)
         with self._cache_lock:
             snapshot = self._prefix_states.get(key)
             if snapshot is not None:
@@ -354,7 +353,7 @@ class LlamaCppBackend(LLMBackend):
         if not self.prefix_cache_enabled:
             llm.reset()
             return
-        held = llm.longest_token_prefix(llm._input_ids.tolist(), tokens)
+        held = self._held_by(llm, tokens)
         with self._cache_lock:
             best = max((k for k in self._conversations if len(k) > held and tuple(tokens[: len(k)]) == k),
                        key=len, default=None)
@@ -483,7 +482,7 @@ class LlamaCppBackend(LLMBackend):
         with self._context(tokens, live=False, timeout=0 if open_last else 2.0) as llm:
             if llm is None:
                 return 0
-            keep = llm.longest_token_prefix(llm._input_ids.tolist(), tokens)
+            keep = self._held_by(llm, tokens)
             new = len(tokens) - keep
             if new < 0 or new > self.PREFILL_MAX_NEW_TOKENS or len(tokens) + 8 > self.context_window:
                 return 0
@@ -531,7 +530,7 @@ class LlamaCppBackend(LLMBackend):
         with self._context(tokens) as llm:
             self._use_best_state(llm, tokens, prefix_tokens)
             # Keep what the KV cache already holds of this prompt; the last token is evaluated again for its logits.
-            keep = min(llm.longest_token_prefix(llm._input_ids.tolist(), tokens), len(tokens) - 1)
+            keep = min(self._held_by(llm, tokens), len(tokens) - 1)
             logits = self._eval_reading(llm, ahead, keep, at=len(tokens) - 1)
             best = max(by_first, key=lambda token: float(logits[token]))
         log.debug("llm: chose among %d options after %d new prompt tokens (+%d read ahead) in %.0f ms", len(options),
@@ -591,7 +590,7 @@ class LlamaCppBackend(LLMBackend):
                     stats.finish_reason = "preempted"
                     return
                 self._use_best_state(llm, tokens, prefix_tokens)
-                stats.cached_tokens = llm.longest_token_prefix(llm._input_ids.tolist(), tokens)
+                stats.cached_tokens = self._held_by(llm, tokens)
                 pieces = llm.create_completion(
                     prompt=tokens,
                     max_tokens=max_tokens,

@@ -51,7 +51,7 @@ def is_complete_sentence(text: str) -> bool:
         return False
     if len(text.split()) < 3:  # "Sorry." / "Well." / "Yes." are as often openers as whole turns
         return False
-    return not _DANGLING.search(text) and not _ENDS_WITH_NUMBER.search(text)
+    return not _DANGLING.search(text) and not ends_with_number(text)
 
 
 def ends_with_number(text: str) -> bool:
