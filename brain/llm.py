@@ -210,6 +210,7 @@ class LlamaCppBackend(LLMBackend):
         n_threads: int = 1,
         n_threads_batch: int | None = None,
         n_gpu_layers: int = 0,
+        flash_attn: bool | None = None,
         parallel: int = 1,
         prefix_cache_entries: int = 16,
         conversation_cache_entries: int = 8,
@@ -218,6 +219,8 @@ class LlamaCppBackend(LLMBackend):
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
         started = time.perf_counter()
+        if flash_attn is None:  # "auto": see LLMSettings.flash_attn
+            flash_attn = n_gpu_layers != 0
         self._contexts = [
             _Context(Llama(
                 model_path=model_path,
@@ -225,6 +228,7 @@ class LlamaCppBackend(LLMBackend):
                 n_threads=n_threads,
                 n_threads_batch=n_threads_batch or n_threads,
                 n_gpu_layers=n_gpu_layers,
+                flash_attn=flash_attn,
                 verbose=False,
             ))
             for _ in range(parallel)
@@ -254,8 +258,9 @@ class LlamaCppBackend(LLMBackend):
         self._conversation_capacity = conversation_cache_entries
         self.prefix_cache_enabled = True
         self._closed = False
-        log.info("llama.cpp loaded %s in %.2fs (n_ctx=%d, threads=%d, batch threads=%d, %d context(s))", self.name,
-                 self.load_seconds, n_ctx, n_threads, n_threads_batch or n_threads, parallel)
+        log.info("llama.cpp loaded %s in %.2fs (n_ctx=%d, threads=%d, batch threads=%d, %d context(s), gpu layers=%d, "
+                 "flash attention %s)", self.name, self.load_seconds, n_ctx, n_threads, n_threads_batch or n_threads,
+                 parallel, n_gpu_layers, "on" if flash_attn else "off")
 
     @classmethod
     def from_settings(cls, settings: LLMSettings) -> "LlamaCppBackend":
@@ -265,6 +270,7 @@ class LlamaCppBackend(LLMBackend):
             n_threads=settings.n_threads,
             n_threads_batch=settings.n_threads_batch,
             n_gpu_layers=settings.n_gpu_layers,
+            flash_attn={"auto": None, "on": True, "off": False}[settings.flash_attn],
             parallel=settings.parallel,
         )
 

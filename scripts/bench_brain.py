@@ -21,17 +21,10 @@ sys.path.insert(0, str(REPO))
 import asyncio  # noqa: E402
 import tempfile  # noqa: E402
 
-from autogen_core.models import SystemMessage, UserMessage  # noqa: E402
+import llama_cpp  # noqa: E402
 
-from brain.client import EmployeeModelClient  # noqa: E402
-from brain.line import ConsoleLine  # noqa: E402
 from brain.llm import ChatMessage, CompletionRequest, LlamaCppBackend  # noqa: E402
-from brain.prompt import system_prompt  # noqa: E402
-from brain.tools import CallSession, build_tools  # noqa: E402
-from config.settings import JobSettings, LLMSettings, MemorySettings  # noqa: E402
-from memory.embeddings import Embedder  # noqa: E402
-from memory.service import MemoryService  # noqa: E402
-from memory.sqlite_store import SQLiteStore  # noqa: E402
+from config.settings import LLMSettings  # noqa: E402
 
 SYSTEM = (
     "You are Ava, the receptionist of Northwind Dental, 12 Harbour Street, Springfield. Speak briefly and "
@@ -78,6 +71,18 @@ def valid(data: dict) -> bool:
 
 def bench_agent_actions(llm: LlamaCppBackend, repeats: int) -> dict:
     """The employee's real action path: EmployeeModelClient with all standard tools, real memory file."""
+    # Imported here, so a --skip-agent run (a GPU box with only the model) needs no AutoGen or embedding model.
+    from autogen_core.models import SystemMessage, UserMessage
+
+    from brain.client import EmployeeModelClient
+    from brain.line import ConsoleLine
+    from brain.prompt import system_prompt
+    from brain.tools import CallSession, build_tools
+    from config.settings import JobSettings, MemorySettings
+    from memory.embeddings import Embedder
+    from memory.service import MemoryService
+    from memory.sqlite_store import SQLiteStore
+
     folder = tempfile.mkdtemp(prefix="bench-brain-")
     store = SQLiteStore(f"{folder}/memory.sqlite3")
     service = MemoryService(store, Embedder.from_reference(), MemorySettings())
@@ -111,6 +116,38 @@ def bench_agent_actions(llm: LlamaCppBackend, repeats: int) -> dict:
     }
 
 
+def side_by_side(llm: LlamaCppBackend, repeats: int = 3) -> dict:
+    """Two calls' replies asked for at once (one per llama.cpp context): each one's first token and the
+    pair's total, against the same two replies one after the other."""
+    import threading
+
+    requests = [CompletionRequest([ChatMessage("system", SYSTEM), ChatMessage("user", q)], max_tokens=60,
+                                  temperature=0.0) for q in QUESTIONS[:2]]
+    together, alone, firsts = [], [], []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        for request in requests:
+            llm.stream(request).read()
+        alone.append(time.perf_counter() - started)
+        streams: list = []
+
+        def run(request: CompletionRequest) -> None:
+            stream = llm.stream(request)
+            stream.read()
+            streams.append(stream)
+
+        started = time.perf_counter()
+        threads = [threading.Thread(target=run, args=(request,)) for request in requests]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        together.append(time.perf_counter() - started)
+        firsts += [stream.stats.first_token_s for stream in streams]
+    return {"one_after_the_other_ms": {"p50": pct(alone, 50)}, "side_by_side_ms": {"p50": pct(together, 50)},
+            "first_token_ms": {"p50": pct(firsts, 50), "p95": pct(firsts, 95)}}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true")
@@ -118,6 +155,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--gpu-layers", type=int, default=0)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--skip-agent", action="store_true", help="skip the AutoGen action pass (needs the embedding model)")
     args = parser.parse_args()
 
     llm = LlamaCppBackend.from_settings(
@@ -153,12 +191,15 @@ def main() -> None:
                 parsed += valid(json.loads(text))
             except json.JSONDecodeError:
                 pass
-    agent = bench_agent_actions(llm, repeats=max(1, 50 // len(TOOL_PROMPTS + QUESTIONS)) + 1)
+    agent = None if args.skip_agent else bench_agent_actions(llm, repeats=max(1, 50 // len(TOOL_PROMPTS + QUESTIONS)) + 1)
     prompt_tokens = len(llm.tokenize_prompt(llm.render([system, ChatMessage("user", QUESTIONS[0])])[0]))
     result = {
         "model": llm.name,
         "threads": args.threads,
         "gpu_layers": args.gpu_layers,
+        "gpu_offload_supported": bool(llama_cpp.llama_supports_gpu_offload()),
+        "contexts": len(llm._contexts),
+        "side_by_side": side_by_side(llm),
         "prompt_tokens": prompt_tokens,
         "first_token_ms_cold": {"p50": pct(cold, 50), "p95": pct(cold, 95), "n": len(cold)},
         "first_token_ms_cached_prefix": {"p50": pct(cached, 50), "p95": pct(cached, 95), "n": len(cached)},

@@ -2,6 +2,7 @@
 and the same interface over a real OpenAI-compatible server (python -m llama_cpp.server)."""
 
 import json
+import os
 import socket
 
 import pytest
@@ -16,9 +17,18 @@ SYSTEM = ChatMessage(
 )
 
 
+# 0 here and in CI; scripts/dev/gpu_llm_check.sh runs this file with every layer on a lent GPU (-1), where
+# the KV caches, and so the saved and restored sequence states, live in GPU memory.
+GPU_LAYERS = int(os.environ.get("EMPLOYAI_TEST_GPU_LAYERS", "0"))
+
+
+def _local(**kwargs) -> LlamaCppBackend:
+    return LlamaCppBackend.from_settings(LLMSettings(n_ctx=2048, n_gpu_layers=GPU_LAYERS, **kwargs))
+
+
 @pytest.fixture(scope="module")
 def llm() -> LlamaCppBackend:
-    return LlamaCppBackend.from_settings(LLMSettings(n_ctx=2048))
+    return _local()
 
 
 def _ask(text: str, **kwargs) -> CompletionRequest:
@@ -219,7 +229,7 @@ def test_calls_taking_turns_each_resume_their_own_conversation(llm):
     again = llm.stream(question)
     again.read()  # the other call used the model last: this call's conversation is restored, not re-read
     assert again.stats.prompt_tokens - again.stats.cached_tokens < 20
-    fresh = LlamaCppBackend.from_settings(LLMSettings(n_ctx=2048))
+    fresh = _local()
     fresh.prefix_cache_enabled = False
     try:
         assert fresh.stream(question).read() == again.text  # the restored state is the same conversation
@@ -251,7 +261,7 @@ def _side_by_side(backend) -> dict[str, float]:
 def test_two_calls_are_answered_side_by_side_not_one_after_the_other(llm):
     seen = _side_by_side(llm)  # two contexts (the default): both replies under way at once
     assert seen["a first"] < seen["b done"] and seen["b first"] < seen["a done"]
-    single = LlamaCppBackend.from_settings(LLMSettings(n_ctx=2048, parallel=1))
+    single = _local(parallel=1)
     try:
         seen = _side_by_side(single)  # one context: the second reply waits for the first to end
         first, second = sorted("ab", key=lambda name: seen[f"{name} first"])
@@ -266,3 +276,16 @@ def test_the_stable_prefix_is_warmed_in_every_context(llm):
     tokens = llm.tokenize_prompt(llm.render(messages, generation_prompt=False)[0])
     assert len(llm._contexts) == 2  # the default: two calls' first turns both start from the warmed prefix
     assert all(llm._held_by(context.llm, tokens) == len(tokens) for context in llm._contexts)
+
+
+def test_flash_attention_is_on_with_gpu_layers_and_off_on_the_cpu_unless_set(llm):
+    import llama_cpp
+
+    expected = llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED if GPU_LAYERS else llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
+    assert all(context.llm.context_params.flash_attn_type == expected for context in llm._contexts)
+    forced = _local(parallel=1, flash_attn="on")
+    try:
+        assert forced._llm.context_params.flash_attn_type == llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED
+        assert forced.stream(_ask("Are you open on Monday?", max_tokens=12, temperature=0.0)).read().strip()
+    finally:
+        forced.close()
