@@ -185,6 +185,13 @@ class LLMBackend(ABC):
         return None
 
 
+def _byte_pointer(array: Any) -> Any:
+    """A numpy byte array as the ``uint8_t *`` llama.cpp's state functions take."""
+    import ctypes
+
+    return array.ctypes.data_as(ctypes.POINTER(ctypes.c_uint8))
+
+
 @dataclass(eq=False)
 class _Context:
     """One llama.cpp context (its own KV cache), used by one request at a time."""
@@ -300,13 +307,15 @@ class LlamaCppBackend(LLMBackend):
     def _snapshot(llm: Any) -> tuple[Any, int]:
         """The context's KV cache as sequence data (no logits: llama-cpp-python's save_state copies every
         logit row and took 220 ms to save, 440 ms to load here; this takes ~11 ms and ~4 ms for 600 tokens)."""
-        import ctypes
-
         import llama_cpp
+        import numpy as np
 
         size = llama_cpp.llama_state_seq_get_size(llm.ctx, 0)
-        buffer = (ctypes.c_uint8 * size)()
-        return buffer, llama_cpp.llama_state_seq_get_data(llm.ctx, buffer, size, 0)
+        # Uninitialised memory, so its pages are first touched by llama.cpp, with the GIL released. A ctypes
+        # array is zero-filled under the GIL: with three calls that held it for ~30 ms (py-spy) and every call's
+        # RTP sender missed two packets.
+        buffer = np.empty(size, dtype=np.uint8)
+        return buffer, llama_cpp.llama_state_seq_get_data(llm.ctx, _byte_pointer(buffer), size, 0)
 
     @staticmethod
     def _restore(llm: Any, tokens: tuple[int, ...], snapshot: tuple[Any, int]) -> bool:
@@ -314,7 +323,7 @@ class LlamaCppBackend(LLMBackend):
         import llama_cpp
 
         llm._ctx.kv_cache_clear()
-        if not llama_cpp.llama_state_seq_set_data(llm.ctx, snapshot[0], snapshot[1], 0):
+        if not llama_cpp.llama_state_seq_set_data(llm.ctx, _byte_pointer(snapshot[0]), snapshot[1], 0):
             llm.reset()
             return False
         llm.input_ids[: len(tokens)] = tokens
@@ -597,19 +606,11 @@ class LlamaCppBackend(LLMBackend):
                     return
                 self._use_best_state(llm, tokens, prefix_tokens)
                 stats.cached_tokens = self._held_by(llm, tokens)
-                pieces = llm.create_completion(
-                    prompt=tokens,
-                    max_tokens=max_tokens,
-                    temperature=request.temperature,
-                    stop=[*template_stop, *request.stop],
-                    grammar=grammar,
-                    stream=True,
-                )
+                pieces = self._generate(llm, tokens, max_tokens=max_tokens, temperature=request.temperature,
+                                        stop=[*template_stop, *request.stop], grammar=grammar)
                 try:
-                    for piece in pieces:
-                        choice = piece["choices"][0]
-                        text = choice.get("text") or ""
-                        if stats.observe(text, choice.get("finish_reason"), started):
+                    for text, finish_reason in pieces:
+                        if stats.observe(text, finish_reason, started):
                             yield text
                         if request.background and self._live_turns():
                             stats.finish_reason = "preempted"  # a live turn wants the model: start again later
@@ -624,6 +625,46 @@ class LlamaCppBackend(LLMBackend):
                               stats.completion_tokens, stats.total_s * 1000, stats.finish_reason or "stop")
 
         return CompletionStream(generate(), stats)
+
+    @staticmethod
+    def _generate(llm: Any, tokens: list[int], *, max_tokens: int, temperature: float, stop: Sequence[str],
+                  grammar: Any) -> Iterator[tuple[str, str | None]]:
+        """The reply's text as it is sampled, as (text, finish reason) pairs; the last pair has the reason.
+
+        What llama-cpp-python's ``create_completion(stream=True)`` does, with its sampling defaults, less its
+        per-token cost: after every token it decodes the whole reply so far to look for stop strings, so a
+        60-token reply makes 1,830 ``token_to_piece`` calls, each one releasing and re-taking the GIL that every
+        call's audio and RTP threads need (py-spy: a third of a replying thread's GIL time). Here each token is
+        decoded once; text that may be the start of a stop string is held back until it is known not to be.
+        """
+        import codecs
+        import random
+
+        import llama_cpp
+
+        llm.set_seed(random.Random(llm._seed).randint(0, 2**32))  # as create_completion seeds the sampler
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="ignore")  # a character split across tokens
+        vocab = llm._model.vocab
+        held, count = "", 0
+        for token in llm.generate(tokens, top_k=40, top_p=0.95, min_p=0.05, typical_p=1.0, temp=temperature,
+                                  repeat_penalty=1.0, grammar=grammar):
+            if llama_cpp.llama_vocab_is_eog(vocab, token):
+                yield held, "stop"
+                return
+            count += 1
+            held += decoder.decode(llm.detokenize([token]))
+            found = [at for at in (held.find(s) for s in stop if s) if at >= 0]
+            if found:
+                yield held[: min(found)], "stop"
+                return
+            if count >= max_tokens:
+                yield held, "length"
+                return
+            keep = max((n for s in stop for n in range(min(len(s) - 1, len(held)), 0, -1) if held.endswith(s[:n])),
+                       default=0)
+            if len(held) > keep:
+                yield held[: len(held) - keep], None
+                held = held[len(held) - keep:]
 
     def close(self) -> None:
         """Free each context once its request is done. A context still busy after a few seconds (a stream

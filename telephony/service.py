@@ -15,6 +15,7 @@ from speech.audio import STT_RATE
 from speech.resample import resample, telephone_path
 from speech.stt import WhisperSTT
 from speech.tts import PiperTTS
+from telephony.garbage import settle as settle_garbage
 from telephony.switchboard import Switchboard
 
 SELF_TEST_SENTENCE = "Thank you for calling, how can I help you today?"
@@ -117,4 +118,5 @@ def start_service(settings: Settings) -> StartupReport:
     report.add("phone line (SIP)", time.perf_counter() - started, f"{settings.sip.host}:{settings.sip.port}")
     report.notes.extend(how_to_call(settings))
     report.service = service
+    settle_garbage()  # the models and libraries loaded: their objects out of every later collection's way
     return report

@@ -17,6 +17,7 @@ from config import Settings
 from speech.listener import TranscriptionWorker
 from speech.stt import WhisperSTT
 from speech.tts import PiperTTS
+from telephony.garbage import settle as settle_garbage
 from telephony.logcontext import CALL_ID
 from telephony.metrics import CallMetrics
 from telephony.phone_call import CallOutcome, PhoneCall
@@ -96,7 +97,10 @@ class Switchboard:
         with self._lock:
             self.active.pop(call.call_id, None)
             self.metrics.active.set(len(self.active))
+            idle = not self.active
         self._record(call.outcome)
+        if idle:  # no call to stall: the full collection happens now, not in the middle of someone's sentence
+            log.debug("garbage collected and frozen in %.0f ms", settle_garbage() * 1000)
 
     # -- outbound ------------------------------------------------------------------------------------
     def dial(self, uri: str, task: OutboundTask | None = None,

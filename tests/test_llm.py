@@ -289,3 +289,27 @@ def test_flash_attention_is_on_with_gpu_layers_and_off_on_the_cpu_unless_set(llm
         assert forced.stream(_ask("Are you open on Monday?", max_tokens=12, temperature=0.0)).read().strip()
     finally:
         forced.close()
+
+
+def test_the_reply_is_the_one_llama_cpp_python_would_give_stop_strings_included(llm):
+    """Our token loop (each token decoded once) against the library's create_completion (the reference)."""
+    llm.prefix_cache_enabled = False  # both from an empty cache: the same evaluation, token for token
+    try:
+        request = _ask("Describe the clinic and its staff in detail.", max_tokens=40, temperature=0.0)
+        _, template_stop, tokens = llm._prompt_tokens(request)
+
+        def reference(stop: list[str]) -> str:
+            with llm._context(tokens) as context:
+                context.reset()
+                reply = context.create_completion(prompt=tokens, max_tokens=40, temperature=0.0, stop=stop)
+                return reply["choices"][0]["text"]
+
+        whole = reference(template_stop)
+        assert llm.stream(request).read() == whole and len(whole) > 40
+        cut = whole[20:28]  # a stop string that spans tokens: nothing of it may be spoken
+        stopped = llm.stream(_ask("Describe the clinic and its staff in detail.", max_tokens=40, temperature=0.0,
+                                  stop=[cut]))
+        assert stopped.read() == reference([*template_stop, cut]) == whole[: whole.index(cut)]
+        assert stopped.stats.finish_reason == "stop"
+    finally:
+        llm.prefix_cache_enabled = True
