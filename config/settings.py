@@ -94,6 +94,11 @@ class VADSettings(Section):
         "(\"one\", \"555\"): people pause between the digits they read out, longer than the hang-over; 0 = the "
         "normal hang-over.",
     )
+    pause_ms: int = Field(
+        120, ge=20, le=5000,
+        description="Silence after which the final transcription starts speculatively (reused when the pause "
+        "becomes the end of the turn; wasted when the caller goes on).",
+    )
     preroll_ms: int = Field(200, ge=0, le=2000)
     min_energy_dbfs: float = Field(-50.0, ge=-96.0, le=0.0, description="Frames quieter than this are never speech.")
     max_utterance_s: float = Field(28.0, gt=1.0, le=600.0)

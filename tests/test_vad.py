@@ -65,6 +65,15 @@ def test_event_order_and_timing(recordings):
     assert len(end.audio) >= (end.end_ms - end.start_ms) * RATE // 1000
 
 
+def test_the_speculative_pause_comes_after_the_configured_silence(recordings):
+    samples = _line_audio(recordings[0].path)
+    for pause_ms in (80, 120):
+        events = _run(samples, VADSettings(hangover_ms=500, pause_ms=pause_ms))
+        end = next(e for e in events if isinstance(e, SpeechEnded))
+        pause = [e for e in events if isinstance(e, SpeechPaused) and e.at_ms < end.at_ms][-1]
+        assert pause.at_ms - end.end_ms == pause_ms
+
+
 def test_silence_and_low_line_noise_are_not_speech():
     rng = np.random.default_rng(1)
     silence = np.zeros(RATE * 3, dtype=np.int16)
