@@ -23,6 +23,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterator, Literal, Sequence
 
+from brain.sampling import TokenSampler
 from config.models import resolve_llm_model
 from config.settings import LLMSettings
 
@@ -631,8 +632,9 @@ class LlamaCppBackend(LLMBackend):
                   grammar: Any) -> Iterator[tuple[str, str | None]]:
         """The reply's text as it is sampled, as (text, finish reason) pairs; the last pair has the reason.
 
-        What llama-cpp-python's ``create_completion(stream=True)`` does, with its sampling defaults, less its
-        per-token cost: after every token it decodes the whole reply so far to look for stop strings, so a
+        What llama-cpp-python's ``create_completion(stream=True)`` does, with its sampling defaults (and the
+        grammar asked lazily: :mod:`brain.sampling`), less its per-token cost: after every token it decodes the
+        whole reply so far to look for stop strings, so a
         60-token reply makes 1,830 ``token_to_piece`` calls, each one releasing and re-taking the GIL that every
         call's audio and RTP threads need (py-spy: a third of a replying thread's GIL time). Here each token is
         decoded once; text that may be the start of a stop string is held back until it is known not to be.
@@ -645,9 +647,14 @@ class LlamaCppBackend(LLMBackend):
         llm.set_seed(random.Random(llm._seed).randint(0, 2**32))  # as create_completion seeds the sampler
         decoder = codecs.getincrementaldecoder("utf-8")(errors="ignore")  # a character split across tokens
         vocab = llm._model.vocab
+        sampler = TokenSampler(llm, temperature=temperature, grammar=grammar)
+        # What the KV cache holds of the prompt is kept; at least its last token is evaluated, for fresh logits.
+        keep = min(LlamaCppBackend._held_by(llm, tokens), len(tokens) - 1)
+        llm.n_tokens = keep
+        llm.eval(tokens[keep:])
         held, count = "", 0
-        for token in llm.generate(tokens, top_k=40, top_p=0.95, min_p=0.05, typical_p=1.0, temp=temperature,
-                                  repeat_penalty=1.0, grammar=grammar):
+        while True:
+            token = sampler.sample()
             if llama_cpp.llama_vocab_is_eog(vocab, token):
                 yield held, "stop"
                 return
@@ -660,11 +667,12 @@ class LlamaCppBackend(LLMBackend):
             if count >= max_tokens:
                 yield held, "length"
                 return
-            keep = max((n for s in stop for n in range(min(len(s) - 1, len(held)), 0, -1) if held.endswith(s[:n])),
+            hold = max((n for s in stop for n in range(min(len(s) - 1, len(held)), 0, -1) if held.endswith(s[:n])),
                        default=0)
-            if len(held) > keep:
-                yield held[: len(held) - keep], None
-                held = held[len(held) - keep:]
+            if len(held) > hold:
+                yield held[: len(held) - hold], None
+                held = held[len(held) - hold:]
+            llm.eval([token])
 
     def close(self) -> None:
         """Free each context once its request is done. A context still busy after a few seconds (a stream

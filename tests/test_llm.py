@@ -313,3 +313,27 @@ def test_the_reply_is_the_one_llama_cpp_python_would_give_stop_strings_included(
         assert stopped.stats.finish_reason == "stop"
     finally:
         llm.prefix_cache_enabled = True
+
+
+def test_a_schema_constrained_reply_is_the_one_llama_cpp_python_would_give(llm):
+    """The grammar is asked about the sampled token only (brain.sampling); greedy, that must change nothing."""
+    from llama_cpp import LlamaGrammar
+
+    schema = {"type": "object", "properties": {"tool": {"type": "string", "enum": ["take_message", "answer"]},
+                                               "text": {"type": "string", "maxLength": 80}},
+              "required": ["tool", "text"]}
+    llm.prefix_cache_enabled = False
+    try:
+        request = _ask("Please tell Dr. Patel I called about my crown.", max_tokens=60, temperature=0.0,
+                       json_schema=schema)
+        _, template_stop, tokens = llm._prompt_tokens(request)
+        with llm._context(tokens) as context:
+            context.reset()
+            grammar = LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
+            reply = context.create_completion(prompt=tokens, max_tokens=60, temperature=0.0, stop=template_stop,
+                                              grammar=grammar)
+        ours = llm.stream(request).read()
+        assert ours == reply["choices"][0]["text"]
+        assert json.loads(ours)["tool"] in {"take_message", "answer"}
+    finally:
+        llm.prefix_cache_enabled = True
