@@ -607,8 +607,9 @@ class LlamaCppBackend(LLMBackend):
                     return
                 self._use_best_state(llm, tokens, prefix_tokens)
                 stats.cached_tokens = self._held_by(llm, tokens)
-                pieces = self._generate(llm, tokens, max_tokens=max_tokens, temperature=request.temperature,
-                                        stop=[*template_stop, *request.stop], grammar=grammar)
+                pieces = self._generate(llm, tokens, held=stats.cached_tokens, max_tokens=max_tokens,
+                                        temperature=request.temperature, stop=[*template_stop, *request.stop],
+                                        grammar=grammar)
                 try:
                     for text, finish_reason in pieces:
                         if stats.observe(text, finish_reason, started):
@@ -628,16 +629,17 @@ class LlamaCppBackend(LLMBackend):
         return CompletionStream(generate(), stats)
 
     @staticmethod
-    def _generate(llm: Any, tokens: list[int], *, max_tokens: int, temperature: float, stop: Sequence[str],
-                  grammar: Any) -> Iterator[tuple[str, str | None]]:
+    def _generate(llm: Any, tokens: list[int], *, held: int, max_tokens: int, temperature: float,
+                  stop: Sequence[str], grammar: Any) -> Iterator[tuple[str, str | None]]:
         """The reply's text as it is sampled, as (text, finish reason) pairs; the last pair has the reason.
+        ``held``: how many of ``tokens`` the context's KV cache already holds.
 
         What llama-cpp-python's ``create_completion(stream=True)`` does, with its sampling defaults (and the
         grammar asked lazily: :mod:`brain.sampling`), less its per-token cost: after every token it decodes the
-        whole reply so far to look for stop strings, so a
-        60-token reply makes 1,830 ``token_to_piece`` calls, each one releasing and re-taking the GIL that every
-        call's audio and RTP threads need (py-spy: a third of a replying thread's GIL time). Here each token is
-        decoded once; text that may be the start of a stop string is held back until it is known not to be.
+        whole reply so far to look for stop strings, so a 60-token reply makes 1,830 ``token_to_piece`` calls,
+        each one releasing and re-taking the GIL that every call's audio and RTP threads need (py-spy: a third
+        of a replying thread's GIL time). Here each token is decoded once; text that may be the start of a stop
+        string is held back until it is known not to be.
         """
         import codecs
         import random
@@ -649,29 +651,29 @@ class LlamaCppBackend(LLMBackend):
         vocab = llm._model.vocab
         sampler = TokenSampler(llm, temperature=temperature, grammar=grammar)
         # What the KV cache holds of the prompt is kept; at least its last token is evaluated, for fresh logits.
-        keep = min(LlamaCppBackend._held_by(llm, tokens), len(tokens) - 1)
+        keep = min(held, len(tokens) - 1)
         llm.n_tokens = keep
         llm.eval(tokens[keep:])
-        held, count = "", 0
+        text, count = "", 0
         while True:
             token = sampler.sample()
             if llama_cpp.llama_vocab_is_eog(vocab, token):
-                yield held, "stop"
+                yield text, "stop"
                 return
             count += 1
-            held += decoder.decode(llm.detokenize([token]))
-            found = [at for at in (held.find(s) for s in stop if s) if at >= 0]
+            text += decoder.decode(llm.detokenize([token]))
+            found = [at for at in (text.find(s) for s in stop if s) if at >= 0]
             if found:
-                yield held[: min(found)], "stop"
+                yield text[: min(found)], "stop"
                 return
             if count >= max_tokens:
-                yield held, "length"
+                yield text, "length"
                 return
-            hold = max((n for s in stop for n in range(min(len(s) - 1, len(held)), 0, -1) if held.endswith(s[:n])),
+            hold = max((n for s in stop for n in range(min(len(s) - 1, len(text)), 0, -1) if text.endswith(s[:n])),
                        default=0)
-            if len(held) > hold:
-                yield held[: len(held) - hold], None
-                held = held[len(held) - hold:]
+            if len(text) > hold:
+                yield text[: len(text) - hold], None
+                text = text[len(text) - hold:]
             llm.eval([token])
 
     def close(self) -> None:

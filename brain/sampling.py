@@ -37,7 +37,6 @@ class TokenSampler:
         self._one = llama_cpp.llama_token_data()
         self._one_array = llama_cpp.llama_token_data_array(
             data=ctypes.pointer(self._one), size=1, selected=-1, sorted=False)
-        self.redraws = 0  # tokens the grammar refused (then every candidate was matched)
 
     def sample(self) -> int:
         import llama_cpp
@@ -61,7 +60,6 @@ class TokenSampler:
     def _draw_under_grammar(self) -> int:
         import llama_cpp
 
-        self.redraws += 1
         n_vocab = self._llm.n_vocab()
         logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(self._llm._ctx.ctx, -1), shape=(n_vocab,))
         data = np.empty(n_vocab, dtype=_TOKEN_DATA)

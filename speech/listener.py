@@ -211,8 +211,8 @@ class Listener:
         self._speculative: tuple[int, int, Future] | None = None  # utterance, samples, job
         self._finals_pending = 0
         self._idle = threading.Condition()
-        self.early_hangover_ms = (vad or VADSettings()).early_hangover_ms
-        self.number_hangover_ms = (vad or VADSettings()).number_hangover_ms
+        self.early_hangover_ms = self.endpointer.settings.early_hangover_ms
+        self.number_hangover_ms = self.endpointer.settings.number_hangover_ms
         self._early: tuple[int, int] | None = None  # (utterance, samples) whose speculative text is complete
         self._number: tuple[int, int] | None = None  # (utterance, samples) whose speculative text ends with a number
 

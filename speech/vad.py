@@ -70,14 +70,14 @@ class Endpointer:
     Not thread-safe: one instance per audio stream, fed from that stream's thread.
     """
 
-    def __init__(self, settings: VADSettings | None = None, *, rate: int = 8000, pause_ms: int | None = None) -> None:
+    def __init__(self, settings: VADSettings | None = None, *, rate: int = 8000) -> None:
         self.settings = settings or VADSettings()
         if rate not in VAD_RATES:
             raise ValueError(f"webrtcvad needs one of {VAD_RATES} Hz, got {rate}")
         self.rate = rate
         self.frame_ms = self.settings.frame_ms
         self.frame_len = frame_samples(rate, self.frame_ms)
-        self.pause_ms = min(self.settings.pause_ms if pause_ms is None else pause_ms, self.settings.hangover_ms)
+        self.pause_ms = min(self.settings.pause_ms, self.settings.hangover_ms)
         self._vad = webrtcvad.Vad(self.settings.aggressiveness)
         self._preroll: deque[PCM] = deque(maxlen=max(1, self.settings.preroll_ms // self.frame_ms))
         self._window: deque[bool] = deque(maxlen=max(1, (self.settings.start_ms * 2) // self.frame_ms))
