@@ -242,6 +242,7 @@ class LlamaCppBackend(LLMBackend):
             for _ in range(parallel)
         ]
         self._llm = self._contexts[0].llm  # the tokenizer, metadata and window (the same in every context)
+        self._threads, self._batch_threads = n_threads, n_threads_batch or n_threads
         self.load_seconds = time.perf_counter() - started
         self.name = model_path.rsplit("/", 1)[-1]
         template = self._llm.metadata.get("tokenizer.chat_template")
@@ -422,6 +423,7 @@ class LlamaCppBackend(LLMBackend):
                 chosen = max(free, key=lambda c: (self._held_by(c.llm, tokens), -c.last_used)) if free else None
                 if chosen is not None:
                     chosen.busy, chosen.live = True, live
+                    alone = not any(c.busy for c in self._contexts if c is not chosen)
             finally:
                 if live:
                     self._live_waiting -= 1
@@ -430,6 +432,10 @@ class LlamaCppBackend(LLMBackend):
         if chosen is None:
             yield None
             return
+        if self._batch_threads != self._threads:
+            # Batches use the extra threads only while no other context works: beside another request's decode,
+            # a two-thread batch waits on its descheduled second thread at every barrier.
+            chosen.llm._ctx.set_n_threads(self._threads, self._batch_threads if alone else self._threads)
         try:
             yield chosen.llm
         finally:

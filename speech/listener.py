@@ -74,10 +74,12 @@ class _Job:
 
 
 class TranscriptionWorker:
-    """One thread running Whisper jobs by priority: finals before speculative before partials.
+    """Threads running Whisper jobs by priority: finals before speculative before partials.
 
-    A new partial for the same ``key`` (stream) replaces a queued one: only the freshest partial is
-    worth computing. Whisper itself is serialised, so more threads would only add contention.
+    As many threads as the model has workers (``WhisperSTT.workers``): a running job cannot be pre-empted,
+    so with one thread a caller's speculative transcript waited behind another caller's, or behind a
+    partial that started just before the pause (up to ~300 ms). A new partial for the same ``key``
+    (stream) replaces a queued one: only the freshest partial is worth computing.
     """
 
     def __init__(self, stt: WhisperSTT, urgent: Callable[[], ContextManager[None]] | None = None) -> None:
@@ -90,9 +92,11 @@ class TranscriptionWorker:
         self._seq = itertools.count()
         self._cond = threading.Condition()
         self._closed = False
-        self._running = False
-        self._thread = threading.Thread(target=self._run, name="stt-worker", daemon=True)
-        self._thread.start()
+        self._running = 0
+        self._threads = [threading.Thread(target=self._run, name=f"stt-worker-{n}", daemon=True)
+                         for n in range(getattr(stt, "workers", 1))]
+        for thread in self._threads:
+            thread.start()
 
     def submit(self, audio16k: PCM, priority: int, key: object = None) -> Future:
         future: Future = Future()
@@ -115,8 +119,10 @@ class TranscriptionWorker:
         return future
 
     def busy(self) -> bool:
+        """No thread to spare for a partial: one is kept free for the speculative and final transcripts (a caller
+        waits for those, and they cannot pre-empt a running job), unless there is only one."""
         with self._cond:
-            return bool(self._heap) or self._running
+            return bool(self._heap) or self._running >= max(1, len(self._threads) - 1)
 
     def _run(self) -> None:
         while True:
@@ -130,14 +136,14 @@ class TranscriptionWorker:
                     del self._pending_by_key[job.key]
                 if not job.future.set_running_or_notify_cancel():
                     continue
-                self._running = True
+                self._running += 1
             try:
                 job.future.set_result(self.stt.transcribe(job.audio))
             except BaseException as exc:  # delivered to whoever waits on the future
                 job.future.set_exception(exc)
             finally:
                 with self._cond:
-                    self._running = False
+                    self._running -= 1
 
     def close(self) -> None:
         with self._cond:
@@ -146,7 +152,8 @@ class TranscriptionWorker:
                 job.future.cancel()
             self._heap.clear()
             self._cond.notify_all()
-        self._thread.join(timeout=5)
+        for thread in self._threads:
+            thread.join(timeout=5)
 
 
 @dataclass(frozen=True)
@@ -211,6 +218,12 @@ class Listener:
         self._speculative: tuple[int, int, Future] | None = None  # utterance, samples, job
         self._finals_pending = 0
         self._idle = threading.Condition()
+        # Finals are handed out in the order the utterances ended: with several transcription threads a short
+        # utterance's text can be ready before the one before it.
+        self._final_seq = itertools.count()
+        self._next_final = 0
+        self._ready_finals: dict[int, Callable[[], None]] = {}
+        self._order_lock = threading.Lock()
         self.early_hangover_ms = self.endpointer.settings.early_hangover_ms
         self.number_hangover_ms = self.endpointer.settings.number_hangover_ms
         self._early: tuple[int, int] | None = None  # (utterance, samples) whose speculative text is complete
@@ -287,9 +300,12 @@ class Listener:
                 key = (self._utterance, len(event.audio))
                 self._speculative = (*key, future)
 
+
                 def complete(f: Future, key: tuple[int, int] = key) -> None:
                     if f.cancelled() or f.exception() is not None:
                         return
+                    log.debug("speculative transcript %d ms into the pause (%.0f ms of Whisper): %r",
+                              self.endpointer.silence_ms, f.result().compute_seconds * 1000, f.result().text[-40:])
                     if is_complete_sentence(f.result().text):
                         self._early = key
                     elif ends_with_number(f.result().text):
@@ -323,10 +339,11 @@ class Listener:
 
         with self._idle:
             self._finals_pending += 1
+        seq = next(self._final_seq)
 
         def done(f: Future) -> None:
             try:
-                deliver(f)
+                self._in_order(seq, lambda: deliver(f))
             finally:
                 with self._idle:
                     self._finals_pending -= 1
@@ -346,6 +363,15 @@ class Listener:
             )
 
         future.add_done_callback(done)
+
+    def _in_order(self, seq: int, deliver: Callable[[], None]) -> None:
+        """Run ``deliver`` for final number ``seq`` once those before it have been delivered."""
+        with self._order_lock:
+            self._ready_finals[seq] = deliver
+            while self._next_final in self._ready_finals:
+                ready = self._ready_finals.pop(self._next_final)
+                self._next_final += 1
+                ready()
 
     def wait_finals(self, timeout: float = 120.0) -> bool:
         """Block until every ended utterance has its FinalText (or STTFailed) on the queue."""

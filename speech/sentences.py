@@ -34,7 +34,15 @@ _CLOSERS = frozenset("\"')]}”’»")
 # speaker could take a breath. "that" and "the" are not among them: "I don't have | that ..." is not.
 _PHRASE_STARTERS = frozenset(
     {"and", "but", "or", "so", "because", "which", "who", "when", "where", "while", "if", "unless", "until",
-     "since", "although", "though", "is", "are", "was", "were", "will", "would", "can", "could", "should", "in", "on", "at", "for", "with", "from", "about", "after", "before", "during", "by"}
+     "since", "although", "though", "is", "are", "was", "were", "will", "would", "can", "could", "should", "in", "on", "at", "for", "with", "from", "about", "after", "before", "during", "by", "of"}
+)  # fmt: skip
+# Words that "of" completes rather than follows: "a lot | of", "instead | of", "out | of" are no breath points
+# ("the address | of the person" is).
+_OF_BOUND = frozenset(
+    {"lot", "lots", "couple", "kind", "kinds", "sort", "sorts", "type", "types", "out", "all", "some", "most", "any",
+     "each", "none", "one", "both", "many", "much", "few", "because", "instead", "part", "top", "front", "end",
+     "number", "piece", "bit", "rest", "aware", "sure", "afraid", "full", "ahead", "think", "thinking", "behalf",
+     "terms", "case", "spite", "course", "outside", "inside", "regardless", "plenty", "first", "last", "more", "less"}
 )  # fmt: skip
 _WORD_START = re.compile(r"(?<=\s)([A-Za-z']+)(?=[\s,.;:!?])")
 _WORD_BEFORE = re.compile(r"([A-Za-z][A-Za-z.]*)$")
@@ -189,6 +197,8 @@ class SentenceChunker:
             before = buf[: word.start()].strip()
             if re.search(r"(\bnot|n't|\bto)$", before, re.I):
                 continue  # "I do not | have", "I'd like to | ..." are no breath points
+            if word.group(1).lower() == "of" and before.rsplit(None, 1)[-1].lower().strip(",.;:") in _OF_BOUND:
+                continue
             if len(before) >= self.first_phrase_min_chars and len(before.split()) >= self.first_phrase_min_words:
                 return word.start(), word.start()
         return None

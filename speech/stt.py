@@ -98,7 +98,7 @@ def has_repetition_loop(text: str, min_words: int = 2, repeats: int = 3, long_ru
 
 
 class WhisperSTT:
-    """A loaded Whisper model. Thread-safe: calls are serialised, the model is loaded once."""
+    """A loaded Whisper model. Thread-safe: up to ``workers`` calls run at once, more wait; loaded once."""
 
     def __init__(
         self,
@@ -107,6 +107,7 @@ class WhisperSTT:
         device: str = "auto",
         compute_type: str = "auto",
         cpu_threads: int = 2,
+        workers: int = 1,
         language: str = "en",
         beam_size: int = 1,
         encoder_window: str = "adaptive",
@@ -118,6 +119,7 @@ class WhisperSTT:
             device=self.device,
             compute_type=self.compute_type,
             cpu_threads=cpu_threads,
+            num_workers=workers,
             local_files_only=True,
         )
         self.load_seconds = time.perf_counter() - started
@@ -129,8 +131,10 @@ class WhisperSTT:
         )
         self._prompt = [*self._tokenizer.sot_sequence, self._tokenizer.no_timestamps]
         self._suppress = list(get_suppressed_tokens(self._tokenizer, [-1]))
-        self._lock = threading.Lock()
-        log.info("whisper %s loaded on %s/%s in %.2fs", model_dir, self.device, self.compute_type, self.load_seconds)
+        self.workers = workers
+        self._slots = threading.Semaphore(workers)  # CTranslate2 runs one transcription per model replica
+        log.info("whisper %s loaded on %s/%s in %.2fs (%d worker(s))", model_dir, self.device, self.compute_type,
+                 self.load_seconds, workers)
 
     @classmethod
     def from_settings(cls, settings: STTSettings, cache_dir: Path) -> "WhisperSTT":
@@ -139,6 +143,7 @@ class WhisperSTT:
             device=settings.device,
             compute_type=settings.compute_type,
             cpu_threads=settings.cpu_threads,
+            workers=settings.workers,
             language=settings.language,
             beam_size=settings.beam_size,
             encoder_window=settings.encoder_window,
@@ -151,7 +156,7 @@ class WhisperSTT:
         if seconds < 0.1:
             return Transcript("", seconds, 0.0)
         started = time.perf_counter()
-        with self._lock:
+        with self._slots:
             result = None
             if self.encoder_window == "adaptive" and seconds <= _ADAPTIVE_MAX_SECONDS:
                 result = self._transcribe_adaptive(samples)

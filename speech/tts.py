@@ -7,14 +7,19 @@ Numbers, money, times and phone numbers are spelled out first, the way a person 
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Iterable, Iterator
 
 import numpy as np
+import onnxruntime
 from piper import PiperVoice, SynthesisConfig
+from piper.config import PiperConfig
+from piper.voice import ESPEAK_DATA_DIR
 
 from config.models import VoiceFiles, resolve_voice
 from config.settings import TTSSettings
@@ -57,9 +62,10 @@ class PiperTTS:
         use_cuda: bool = False,
         noise_scale: float | None = None,
         noise_w_scale: float | None = None,
+        cpu_threads: int = 2,
     ) -> None:
         started = time.perf_counter()
-        self.voice = PiperVoice.load(voice.model, voice.config, use_cuda=use_cuda)
+        self.voice = self._load(voice, use_cuda, cpu_threads)
         self.load_seconds = time.perf_counter() - started
         self.native_rate = self.voice.config.sample_rate
         self._config = SynthesisConfig(
@@ -68,6 +74,20 @@ class PiperTTS:
         )
         self._warm = threading.Event()
         log.info("piper voice %s loaded in %.2fs (%d Hz)", voice.model.name, self.load_seconds, self.native_rate)
+
+    @staticmethod
+    def _load(voice: VoiceFiles, use_cuda: bool, cpu_threads: int) -> PiperVoice:
+        """``PiperVoice.load`` with our session options (it takes none): a set thread count, and no spin-waiting."""
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = cpu_threads
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        providers = [("CUDAExecutionProvider", {"cudnn_conv_algo_search": "HEURISTIC"})] if use_cuda else ["CPUExecutionProvider"]
+        return PiperVoice(
+            config=PiperConfig.from_dict(json.loads(Path(voice.config).read_text(encoding="utf-8"))),
+            session=onnxruntime.InferenceSession(str(voice.model), sess_options=options, providers=providers),
+            espeak_data_dir=Path(ESPEAK_DATA_DIR),
+            download_dir=Path.cwd(),
+        )
 
     @classmethod
     def from_settings(cls, settings: TTSSettings) -> "PiperTTS":
@@ -79,6 +99,7 @@ class PiperTTS:
             use_cuda=settings.use_cuda,
             noise_scale=settings.noise_scale,
             noise_w_scale=settings.noise_w_scale,
+            cpu_threads=settings.cpu_threads,
         )
 
     def warm_up(self) -> None:

@@ -224,6 +224,8 @@ def test_a_long_first_sentence_may_begin_with_a_phrase(step):
     ("Our front desk would like to help with that today.", "Our front desk would like to help"),  # "to": no; "with": yes
     ("Thank you very much for calling and have a nice day.", "Thank you very much for calling"),
     ("Our office hours are from nine to five, Monday to Friday.", "Our office hours are"),  # the earlier cut wins
+    ("Please call back to the address of the person who hired you.", "Please call back to the address"),
+    ("I can send you a lot of information about that.", "I can send you a lot of information"),  # "a lot | of": no
 ])
 def test_phrase_cuts_only_where_a_speaker_could_breathe(text, first):
     assert _phrases(text, 3)[0] == first

@@ -139,7 +139,7 @@ def _listen_with_ready_speculation(stt_worker, samples):
     for frame in frames:
         listener.feed(frame)
     silence = np.zeros(160, np.int16)
-    for _ in range(8):  # 160 ms: the pause fires at 120 ms
+    for _ in range(8):  # 160 ms: the pause fires at 60 ms (vad.pause_ms)
         listener.feed(silence)
     assert listener._speculative is not None
     listener._speculative[2].result(timeout=60)
@@ -200,3 +200,60 @@ def test_complete_sentence_rules():
     assert not is_complete_sentence("I want to talk to the.")
     assert not is_complete_sentence("So I was thinking")
     assert not is_complete_sentence("Sorry.")  # an opener as often as a whole turn
+
+
+def test_a_final_transcript_does_not_wait_behind_a_running_one(stt, recordings):
+    """Two workers (the default): a caller's final text starts at once even while a long transcription (another
+    caller's, or a partial) runs; with one worker it waited for it (jobs cannot be pre-empted)."""
+    from speech.listener import PRIORITY_FINAL, PRIORITY_PARTIAL, TranscriptionWorker
+
+    assert stt.workers == 2
+    long = next(r for r in recordings if r.path.name == "jfk_inaugural_1961.wav")  # 11 s
+    short = next(r for r in recordings if r.path.name == "sb_spk2_snt2.wav")  # 1.8 s
+    worker = TranscriptionWorker(stt)
+    try:
+        slow = worker.submit(_phoned(long), PRIORITY_PARTIAL, key="other caller")
+        while not slow.running():
+            pass
+        assert worker.busy()  # the last free thread is kept for finals: no partial takes it
+        quick = worker.submit(_phoned(short), PRIORITY_FINAL)
+        assert "joy" in quick.result(60).text.lower()
+        assert not slow.done()
+        assert "country" in slow.result(60).text.lower()
+    finally:
+        worker.close()
+
+
+def test_finals_are_delivered_in_the_order_the_utterances_ended(recordings):
+    """With several transcription threads a short utterance can be transcribed before the long one before it;
+    the caller's turns must still arrive in order. (A stand-in model that takes longer for longer audio: the
+    order is what is tested; the real model's concurrency is tested above.)"""
+    import time
+
+    from speech.listener import Listener, TranscriptionWorker
+    from speech.stt import Transcript
+
+    class SlowForLongAudio:
+        workers = 2
+
+        def transcribe(self, audio):
+            long = len(audio) / STT_RATE > 2.5
+            time.sleep(0.5 if long else 0.02)
+            return Transcript("a long utterance." if long else "a short utterance.", len(audio) / STT_RATE, 0.0)
+
+    def line(name):
+        clip = read_audio(next(r for r in recordings if r.path.name == name).path)
+        return resample(clip.samples, clip.rate, 8000)
+
+    gap = np.zeros(8000, np.int16)
+    audio = np.concatenate([gap, line("ls_1089-134686-0001.wav"), gap, line("sb_spk2_snt2.wav"), gap])  # 3.3 s, 1.8 s
+    worker = TranscriptionWorker(SlowForLongAudio())
+    listener = Listener(worker, rate=8000)
+    try:
+        for i in range(0, len(audio) - 159, 160):
+            listener.feed(audio[i : i + 160])
+        assert listener.wait_finals(10)
+    finally:
+        worker.close()
+    finals = [e for e in list(listener.events.queue) if isinstance(e, FinalText)]
+    assert [f.text for f in finals] == ["a long utterance.", "a short utterance."]

@@ -67,7 +67,7 @@ def test_event_order_and_timing(recordings):
 
 def test_the_speculative_pause_comes_after_the_configured_silence(recordings):
     samples = _line_audio(recordings[0].path)
-    for pause_ms in (80, 120):
+    for pause_ms in (60, 120):
         events = _run(samples, VADSettings(hangover_ms=500, pause_ms=pause_ms))
         end = next(e for e in events if isinstance(e, SpeechEnded))
         pause = [e for e in events if isinstance(e, SpeechPaused) and e.at_ms < end.at_ms][-1]
