@@ -366,6 +366,15 @@ class EmployeeModelClient(ChatCompletionClient):
         call = FunctionCall(id=f"call_{uuid.uuid4().hex[:12]}", name=str(name), arguments=json.dumps(arguments))
         yield CreateResult(finish_reason="function_calls", content=[call], usage=self._last, cached=False)
 
+    def prefill_turn(self, messages: Sequence[LLMMessage], *, tools: bool) -> int:
+        """Read a turn's whole prompt ahead, as :meth:`_choose` will ask for it, while it is not yet sure to come
+        (blocking: call it off the event loop). Only for the action path (tools, a backend that continues a
+        given start of the reply); returns the tokens evaluated."""
+        if not tools or not self.backend.continues_assistant_prefix:
+            return 0
+        return self.backend.prefill(to_chat(messages), answer_prefix=TOOL_NAME_AT,
+                                    likely=SPEAK_HEADER[len(TOOL_NAME_AT):])
+
     async def _choose(self, chat: list[ChatMessage], names: list[str], cancellation_token: CancellationToken | None) -> str:
         """The tool's name: from the model's next-token preference where the backend can read it, else written
         under a grammar of the names and decided as soon as only one name fits what was written."""

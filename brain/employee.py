@@ -189,10 +189,12 @@ class Conversation:
             window=brain.backend.context_window,
             summarize=self._summarize,
         )
+        model_tools = self._model_tools(build_tools(self.session), brain.settings.llm.model_tools, brain.job.custom_tools)
+        self._has_model_tools = bool(model_tools)  # the model's turn is an action (chosen, then written)
         self.agent = AssistantAgent(
             "employee",
             model_client=self.client,
-            tools=self._model_tools(build_tools(self.session), brain.settings.llm.model_tools, brain.job.custom_tools),
+            tools=model_tools,
             model_context=self.context,
             system_message=None,
             model_client_stream=True,
@@ -232,13 +234,17 @@ class Conversation:
         """Evaluate this call's stable prompt prefix now (while the greeting plays), not on the first question."""
         self.brain.backend.warm_prefix([ChatMessage("system", self._prompt)])
 
-    def prefill(self, caller_text: str = "") -> int:
+    def prefill(self, caller_text: str = "", *, whole: bool = False) -> int:
         """Let the model read ahead while nobody waits: the conversation so far and, while the caller is still
         speaking, their words so far (a partial transcript). The turn then evaluates only what is new.
+        ``whole``: these may be the caller's final words (the transcript of a pause that may end the turn): the
+        turn's whole prompt is read, so if it comes with these words it starts writing at once.
         Blocking (model work): call it off the voice loop."""
         messages = list(self.context.current_messages())
         if caller_text.strip():
             messages.append(UserMessage(content=caller_text.strip(), source="caller"))
+            if whole:
+                return self.client.prefill_turn(messages, tools=self._has_model_tools)
         return self.brain.backend.prefill(to_chat(messages), open_last=bool(caller_text.strip()))
 
     @property

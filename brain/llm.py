@@ -174,9 +174,11 @@ class LLMBackend(ABC):
         """Prepare ``messages`` as a cached prompt prefix ahead of use; returns the seconds spent."""
         return 0.0
 
-    def prefill(self, messages: Sequence[ChatMessage], *, open_last: bool = False) -> int:  # noqa: B027
+    def prefill(self, messages: Sequence[ChatMessage], *, open_last: bool = False,  # noqa: B027
+                answer_prefix: str | None = None, likely: str = "") -> int:
         """Evaluate the prompt of ``messages`` ahead of the request that will start with it; returns the tokens
-        evaluated (0: skipped, or not supported)."""
+        evaluated (0: skipped, or not supported). ``answer_prefix`` (not None): the whole prompt of a reply that
+        begins with it, as :meth:`choose_continuation` will ask for it (with ``likely`` read ahead)."""
         return 0
 
     def choose_continuation(self, request: CompletionRequest, options: Sequence[str], likely: str = "") -> str | None:
@@ -265,6 +267,8 @@ class LlamaCppBackend(LLMBackend):
         # and took 220 / 440 ms). Calls taking turns then pay for their new words, not their whole history.
         self._conversations: OrderedDict[tuple[int, ...], tuple[Any, int]] = OrderedDict()
         self._conversation_capacity = conversation_cache_entries
+        # Per context (by id of its Llama): a turn prefill's prompt tokens and the next-token logits after them.
+        self._turn_logits: dict[int, tuple[tuple[int, ...], Any]] = {}
         self.prefix_cache_enabled = True
         self._closed = False
         log.info("llama.cpp loaded %s in %.2fs (n_ctx=%d, threads=%d, batch threads=%d, %d context(s), gpu layers=%d, "
@@ -480,10 +484,12 @@ class LlamaCppBackend(LLMBackend):
 
     PREFILL_MAX_NEW_TOKENS = 96
 
-    def prefill(self, messages: Sequence[ChatMessage], *, open_last: bool = False) -> int:
+    def prefill(self, messages: Sequence[ChatMessage], *, open_last: bool = False,
+                answer_prefix: str | None = None, likely: str = "") -> int:
         """Extend a KV cache with the prompt of ``messages`` while nobody waits: the caller's words so far
-        (``open_last``: the last message is cut after its text, so the longer final text reuses the work) or
-        the conversation after a reply.
+        (``open_last``: the last message is cut after its text, so the longer final text reuses the work),
+        the conversation after a reply, or (``answer_prefix``) a whole turn's prompt before the turn is sure
+        to come: the next-token logits :meth:`choose_continuation` reads are kept with it.
 
         Opportunistic: skipped when no context is free, and when the free context holds another conversation
         (then more than ``PREFILL_MAX_NEW_TOKENS`` would be needed): a prefill must never keep a turn waiting
@@ -491,6 +497,8 @@ class LlamaCppBackend(LLMBackend):
         """
         if not self.prefix_cache_enabled or not messages:
             return 0
+        if answer_prefix is not None:
+            return self._prefill_turn(messages, answer_prefix, likely)
         prompt, _ = self.render(messages, generation_prompt=False)
         if open_last:
             text = messages[-1].content
@@ -519,6 +527,39 @@ class LlamaCppBackend(LLMBackend):
                 self._save_conversation(llm)
             return new
 
+    def _turn_tokens(self, prompt: str, answer_prefix: str, likely: str) -> tuple[list[int], list[int]]:
+        """A turn's prompt tokens (with the start of the answer), and the same with ``likely`` read ahead."""
+        tokens = self.tokenize_prompt(prompt + answer_prefix)
+        ahead = self.tokenize_prompt(prompt + answer_prefix + likely) if likely else tokens
+        if ahead[: len(tokens)] != tokens or len(ahead) + 8 > self.context_window:
+            ahead = tokens  # the likely text merges with the prefix's last token: no reading ahead
+        return tokens, ahead
+
+    def _prefill_turn(self, messages: Sequence[ChatMessage], answer_prefix: str, likely: str) -> int:
+        """Evaluate a whole turn's prompt (the caller's words may still be their final ones) and keep the logits
+        after it, so the turn, if it comes with these words, chooses its action without evaluating anything."""
+        prompt, _ = self.render(messages)
+        tokens, ahead = self._turn_tokens(prompt, answer_prefix, likely)
+        with self._context(ahead, live=False, timeout=0) as llm:
+            if llm is None or self._live_waiting:  # a turn already wants a context: it reads its own prompt
+                return 0
+            held = self._held_by(llm, ahead)
+            if len(ahead) - held > self.PREFILL_MAX_NEW_TOKENS:
+                return 0
+            keep = min(held, len(tokens) - 1)
+            logits = self._eval_reading(llm, ahead, keep, at=len(tokens) - 1)
+            with self._cache_lock:
+                self._turn_logits[id(llm)] = (tuple(tokens), logits)
+            return len(ahead) - keep
+
+    def _ready_logits(self, llm: Any, tokens: list[int]) -> Any | None:
+        """The logits after ``tokens`` kept by a turn prefill of this context, if its cache still holds them."""
+        with self._cache_lock:
+            kept = self._turn_logits.get(id(llm))
+        if kept is None or kept[0] != tuple(tokens) or self._held_by(llm, tokens) < len(tokens):
+            return None
+        return kept[1]
+
     def choose_continuation(self, request: CompletionRequest, options: Sequence[str], likely: str = "") -> str | None:
         """One evaluation of the new prompt tokens, then the next token's logits: the option whose first token
         scores highest (the model's own preference, no sampling). None when that token begins several options.
@@ -531,9 +572,7 @@ class LlamaCppBackend(LLMBackend):
         when it is not, the completion re-evaluates from where it differs.
         """
         prompt, _, tokens = self._prompt_tokens(request)
-        ahead = self.tokenize_prompt(prompt + request.assistant_prefix + likely) if likely else tokens
-        if ahead[: len(tokens)] != tokens or len(ahead) + 8 > self.context_window:
-            ahead = tokens  # the likely text merges with the prefix's last token: no reading ahead
+        tokens, ahead = self._turn_tokens(prompt, request.assistant_prefix, likely)
         by_first: dict[int, list[str]] = {}
         for option in options:
             # The option's first token as it follows this prefix (a SentencePiece vocabulary tokenizes a word
@@ -551,9 +590,17 @@ class LlamaCppBackend(LLMBackend):
         started = time.perf_counter()
         with self._context(tokens) as llm:
             self._use_best_state(llm, tokens, prefix_tokens)
-            # Keep what the KV cache already holds of this prompt; the last token is evaluated again for its logits.
-            keep = min(self._held_by(llm, tokens), len(tokens) - 1)
-            logits = self._eval_reading(llm, ahead, keep, at=len(tokens) - 1)
+            logits = self._ready_logits(llm, tokens)
+            if logits is not None:  # a turn prefill evaluated this very prompt (the speculative transcript was final)
+                keep = len(tokens)
+                held = self._held_by(llm, ahead)
+                if held < len(ahead):
+                    llm.n_tokens = held
+                    llm.eval(ahead[held:])
+            else:
+                # Keep what the KV cache already holds of this prompt; the last token is evaluated again for its logits.
+                keep = min(self._held_by(llm, tokens), len(tokens) - 1)
+                logits = self._eval_reading(llm, ahead, keep, at=len(tokens) - 1)
             best = max(by_first, key=lambda token: float(logits[token]))
         log.debug("llm: chose among %d options after %d new prompt tokens (+%d read ahead) in %.0f ms", len(options),
                   len(tokens) - keep, len(ahead) - len(tokens), (time.perf_counter() - started) * 1000)

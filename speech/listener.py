@@ -59,6 +59,11 @@ def ends_with_number(text: str) -> bool:
     return bool(_ENDS_WITH_NUMBER.search(text.strip()))
 
 
+# A pause's transcript is offered as ``PartialText(whole=True)`` (the model reads the whole turn ahead) only when
+# the turn would end this much later at the soonest: reading ~20 tokens ahead takes ~70-120 ms here, and a turn
+# that starts meanwhile finds the context busy and evaluates them again on the other one.
+_WHOLE_LEAD_MS = 100
+
 PRIORITY_FINAL = 0
 PRIORITY_SPECULATIVE = 1
 PRIORITY_PARTIAL = 2
@@ -138,7 +143,8 @@ class TranscriptionWorker:
                     continue
                 self._running += 1
             try:
-                job.future.set_result(self.stt.transcribe(job.audio))
+                # Only a final is worth the full-window redo of an unreliable result (~0.8 s of a thread).
+                job.future.set_result(self.stt.transcribe(job.audio, fallback=job.priority == PRIORITY_FINAL))
             except BaseException as exc:  # delivered to whoever waits on the future
                 job.future.set_exception(exc)
             finally:
@@ -158,9 +164,13 @@ class TranscriptionWorker:
 
 @dataclass(frozen=True)
 class PartialText:
+    """The caller's words so far. ``whole``: the transcript of a pause, all the utterance so far; the final text
+    if the caller says no more (a partial taken while they speak may end mid-word)."""
+
     utterance: int
     at_ms: int
     text: str
+    whole: bool = False
 
 
 @dataclass(frozen=True)
@@ -279,7 +289,8 @@ class Listener:
         def done(f: Future) -> None:
             if f.cancelled() or f.exception() is not None or utterance != self._utterance:
                 return
-            self._emit(PartialText(utterance, now, f.result().text))
+            if f.result().reliable:  # a doubtful preview is not worth the model reading ahead
+                self._emit(PartialText(utterance, now, f.result().text))
 
         future.add_done_callback(done)
 
@@ -304,9 +315,16 @@ class Listener:
                 def complete(f: Future, key: tuple[int, int] = key) -> None:
                     if f.cancelled() or f.exception() is not None:
                         return
-                    log.debug("speculative transcript %d ms into the pause (%.0f ms of Whisper): %r",
-                              self.endpointer.silence_ms, f.result().compute_seconds * 1000, f.result().text[-40:])
-                    if is_complete_sentence(f.result().text):
+                    log.debug("speculative transcript %d ms into the pause (%.0f ms of Whisper%s): %r",
+                              self.endpointer.silence_ms, f.result().compute_seconds * 1000,
+                              "" if f.result().reliable else ", unreliable", f.result().text[-40:])
+                    if not f.result().reliable:
+                        return  # no early end on a doubtful text: the full hang-over, then a final redo
+                    text = f.result().text
+                    current = key == (self._utterance, self.endpointer.utterance_samples) and self.endpointer.in_speech
+                    if current and text.strip() and self._endpoint_in_ms(text) >= _WHOLE_LEAD_MS:
+                        self._emit(PartialText(key[0], self.endpointer.now_ms, text, whole=True))
+                    if is_complete_sentence(text):
                         self._early = key
                     elif ends_with_number(f.result().text):
                         self._number = key
@@ -331,7 +349,7 @@ class Listener:
                 reuse = False
                 speculative = None
         if reuse:
-            future = speculative[2]
+            future = self._final_from(speculative[2], event.audio)
         else:
             if speculative:
                 speculative[2].cancel()
@@ -363,6 +381,39 @@ class Listener:
             )
 
         future.add_done_callback(done)
+
+    def _endpoint_in_ms(self, text: str) -> int:
+        """How much more silence would end the turn if ``text`` is what the caller said."""
+        settings = self.endpointer.settings
+        if is_complete_sentence(text) and self.early_hangover_ms:
+            wait = self.early_hangover_ms
+        elif ends_with_number(text) and self.number_hangover_ms:
+            wait = max(settings.hangover_ms, self.number_hangover_ms)
+        else:
+            wait = settings.hangover_ms
+        return wait - self.endpointer.silence_ms
+
+    def _final_from(self, speculative: Future, audio: PCM) -> Future:
+        """The speculative transcript as the final one, or, when it came back unreliable (not redone, see
+        ``TranscriptionWorker``), a final transcription of the same audio with the full-window fallback."""
+        final: Future = Future()
+
+        def settle(f: Future) -> None:
+            if f.cancelled():
+                final.cancel()
+            elif f.exception() is not None:
+                final.set_exception(f.exception())
+            else:
+                final.set_result(f.result())
+
+        def use(f: Future) -> None:
+            if not f.cancelled() and f.exception() is None and not f.result().reliable:
+                self.worker.submit(self._to_stt(audio), PRIORITY_FINAL).add_done_callback(settle)
+            else:
+                settle(f)
+
+        speculative.add_done_callback(use)
+        return final
 
     def _in_order(self, seq: int, deliver: Callable[[], None]) -> None:
         """Run ``deliver`` for final number ``seq`` once those before it have been delivered."""

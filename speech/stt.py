@@ -60,6 +60,7 @@ class Transcript:
     no_speech_prob: float = 0.0
     window: str = "adaptive"
     encoder_frames: int = 3000  # 10 ms feature frames the encoder ran on (3000 = Whisper's 30 s)
+    reliable: bool = True  # False: the adaptive window's result looked wrong and was not redone (fallback=False)
 
     @property
     def real_time_factor(self) -> float:
@@ -149,8 +150,12 @@ class WhisperSTT:
             encoder_window=settings.encoder_window,
         )
 
-    def transcribe(self, audio: PCM | npt.NDArray[np.float32]) -> Transcript:
-        """Transcribe one utterance of 16 kHz mono audio (PCM16 or float32)."""
+    def transcribe(self, audio: PCM | npt.NDArray[np.float32], *, fallback: bool = True) -> Transcript:
+        """Transcribe one utterance of 16 kHz mono audio (PCM16 or float32).
+
+        ``fallback=False``: an unreliable adaptive result is returned as it is (``reliable=False``) instead of
+        being redone with the full 30 s window (~0.8 s here): for a preview (a partial, a speculative transcript
+        of what may not be the end of the turn), which is redone only if it becomes the final text."""
         samples = to_float(audio) if audio.dtype == np.int16 else audio.astype(np.float32, copy=False)
         seconds = len(samples) / STT_RATE
         if seconds < 0.1:
@@ -161,6 +166,10 @@ class WhisperSTT:
             if self.encoder_window == "adaptive" and seconds <= _ADAPTIVE_MAX_SECONDS:
                 result = self._transcribe_adaptive(samples)
                 if result is not None and not self._reliable(*result):
+                    if not fallback:
+                        text, avg_logprob, no_speech, frames = result
+                        return Transcript(text, seconds, time.perf_counter() - started, avg_logprob, no_speech,
+                                          "adaptive", frames, reliable=False)
                     log.debug("adaptive result unreliable (%r); redoing with the full window", result[0])
                     result = None
             window = "adaptive" if result is not None else "full"

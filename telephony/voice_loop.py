@@ -266,8 +266,10 @@ class VoiceLoop:
             self._interrupt()
         elif isinstance(event, PartialText):
             # While the caller speaks, the model reads their words so far (a turn in progress is left alone).
+            # The transcript of a pause (``whole``) may be their final words: the model reads the whole turn's
+            # prompt, so if the pause ends the turn its reply starts at once.
             if event.text.strip() and self._active is None and self.answering == "live" and not (self.ended or self.hung_up):
-                self._submit(asyncio.to_thread(self.conversation.prefill, event.text))
+                self._submit(asyncio.to_thread(self.conversation.prefill, event.text, whole=event.whole))
         elif isinstance(event, Blip):
             self._paused_for_caller = False
             self.blips += 1

@@ -176,6 +176,40 @@ def test_prefill_reads_ahead_so_the_turn_evaluates_only_the_rest(llm):
     assert llm.prefill(long_history, open_last=True) == 0
 
 
+def test_a_turn_read_ahead_whole_is_chosen_without_evaluating_anything(llm):
+    """The transcript of a pause that may end the turn: the whole turn's prompt is read ahead (with the action's
+    start and its likely header), and when the turn comes with those words its choice reads the kept logits:
+    the same choice as without the read-ahead, and nothing evaluated."""
+    prefix, likely = '{"tool": "', 'send_message", "arguments": {"message": "'
+    options = ["send_message", "lookup_records", "end_call"]
+    history = [SYSTEM, ChatMessage("user", "Hello there."), ChatMessage("assistant", "Hello! How can I help?")]
+    turn = [*history, ChatMessage("user", "Is Doctor Patel in on Monday?")]
+    request = CompletionRequest(turn, max_tokens=1, assistant_prefix=prefix)
+    fresh = _local(parallel=1)
+    try:
+        expected = fresh.choose_continuation(request, options, likely)
+    finally:
+        fresh.close()
+    llm.stream(CompletionRequest([*history, ChatMessage("user", "Hi")], max_tokens=1)).read()
+    assert llm.prefill(turn, answer_prefix=prefix, likely=likely) > 20  # the question, the turn markers, the header
+    evaluated = []
+    original = llm._eval_reading
+    llm._eval_reading = lambda *args, **kwargs: evaluated.append(args) or original(*args, **kwargs)
+    try:
+        assert llm.choose_continuation(request, options, likely) == expected
+        assert not evaluated
+        # Other words (the caller went on): the kept logits are not used.
+        other = CompletionRequest([*history, ChatMessage("user", "Is Doctor Patel in on Monday morning?")],
+                                  max_tokens=1, assistant_prefix=prefix)
+        llm.choose_continuation(other, options, likely)
+        assert evaluated
+    finally:
+        llm._eval_reading = original
+    # The reply written after the choice continues from the read-ahead header.
+    reply = llm.stream(CompletionRequest(turn, max_tokens=4, assistant_prefix=prefix + likely))
+    assert reply.read().strip()
+
+
 def test_the_model_yields_between_tokens_to_urgent_work(llm):
     calls = []
     llm.yield_to = lambda: calls.append(1)

@@ -236,7 +236,7 @@ def test_finals_are_delivered_in_the_order_the_utterances_ended(recordings):
     class SlowForLongAudio:
         workers = 2
 
-        def transcribe(self, audio):
+        def transcribe(self, audio, fallback=True):
             long = len(audio) / STT_RATE > 2.5
             time.sleep(0.5 if long else 0.02)
             return Transcript("a long utterance." if long else "a short utterance.", len(audio) / STT_RATE, 0.0)
@@ -257,3 +257,95 @@ def test_finals_are_delivered_in_the_order_the_utterances_ended(recordings):
         worker.close()
     finals = [e for e in list(listener.events.queue) if isinstance(e, FinalText)]
     assert [f.text for f in finals] == ["a long utterance.", "a short utterance."]
+
+
+def test_a_preview_is_not_redone_with_the_full_window(stt, recordings):
+    """A fragment ("He", the first 0.4 s of a sentence) looks unreliable in the adaptive window. A final is redone
+    with Whisper's full 30 s window; a partial or speculative transcript is not (the redo took ~0.8 s of a worker,
+    and under 4 calls such redos kept finals waiting 1.4-1.9 s)."""
+    rec = next(r for r in recordings if r.path.name == "ls_61-70968-0000_fw-left.wav")
+    fragment = _phoned(rec)[: int(0.4 * STT_RATE)]
+    preview = stt.transcribe(fragment, fallback=False)
+    assert not preview.reliable and preview.window == "adaptive" and preview.encoder_frames < 3000
+    final = stt.transcribe(fragment)
+    assert final.reliable and final.window == "full"
+
+
+def test_an_unreliable_speculative_transcript_is_redone_when_it_becomes_the_final(recordings):
+    """The speculative transcript of the turn's last pause is the final text, unless it came back unreliable:
+    then the same audio is transcribed again at final priority, with the fallback (a stand-in model: the
+    listener's handling is what is tested; the real model's flag is tested above)."""
+    from speech.listener import Listener, TranscriptionWorker
+    from speech.stt import Transcript
+
+    calls: list[bool] = []
+
+    class DoubtfulPreviews:
+        workers = 2
+
+        def transcribe(self, audio, fallback=True):
+            calls.append(fallback)
+            if fallback:
+                return Transcript("the redone text.", len(audio) / STT_RATE, 0.0)
+            return Transcript("a doubtful guess", len(audio) / STT_RATE, 0.0, reliable=False)
+
+    clip = read_audio(next(r for r in recordings if r.path.name == "sb_spk2_snt2.wav").path)
+    audio = np.concatenate([np.zeros(8000, np.int16), resample(clip.samples, clip.rate, 8000), np.zeros(8000, np.int16)])
+    worker = TranscriptionWorker(DoubtfulPreviews())
+    listener = Listener(worker, rate=8000)
+    try:
+        for i in range(0, len(audio) - 159, 160):
+            listener.feed(audio[i : i + 160])
+            if listener._speculative is not None:
+                listener._speculative[2].result(5)  # ready before the hang-over ends: it is reused
+        assert listener.wait_finals(10)
+    finally:
+        worker.close()
+    [final] = [e for e in list(listener.events.queue) if isinstance(e, FinalText)]
+    assert final.text == "the redone text." and final.speculative
+    assert final.endpoint_ms - final.end_ms == 500  # no early end on a doubtful guess
+    assert calls.count(True) == 1
+
+
+@pytest.mark.parametrize("said, silence_ms, offered", [
+    ("I would like to", 60, True),  # not finished: the full hang-over is 440 ms away, time to read it all
+    ("Thank you so much.", 60, True),  # early end in 180 ms
+    ("Thank you so much.", 200, False),  # early end in 40 ms: the turn itself will read it
+])
+def test_a_pause_transcript_is_offered_whole_when_the_turn_may_end_later(recordings, said, silence_ms, offered):
+    """The speculative transcript of a pause is the caller's final words if the pause ends the turn: it is
+    offered as a whole partial (the model reads the whole turn ahead) unless the turn would end too soon for it."""
+    import threading
+
+    from speech.listener import Listener, TranscriptionWorker
+    from speech.stt import Transcript
+
+    release = threading.Event()
+
+    class Held:
+        workers = 2
+
+        def transcribe(self, audio, fallback=True):
+            release.wait(10)
+            return Transcript(said, len(audio) / STT_RATE, 0.0)
+
+    clip = read_audio(next(r for r in recordings if r.path.name == "sb_spk2_snt2.wav").path)
+    line = resample(clip.samples, clip.rate, 8000)
+    line = line[: np.flatnonzero(np.abs(line.astype(np.int32)) > 1000)[-1]]  # without the recording's own quiet end
+    speech = np.concatenate([np.zeros(8000, np.int16), line])
+    worker = TranscriptionWorker(Held())
+    listener = Listener(worker, rate=8000, partial_interval_ms=100_000)
+    try:
+        for i in range(0, len(speech) - 159, 160):
+            listener.feed(speech[i : i + 160])
+        while listener.endpointer.silence_ms < silence_ms or listener._speculative is None:
+            listener.feed(np.zeros(160, np.int16))
+        release.set()
+        listener._speculative[2].result(10)
+        listener.flush()
+        listener.wait_finals(10)
+    finally:
+        release.set()
+        worker.close()
+    whole = [e for e in list(listener.events.queue) if isinstance(e, PartialText) and e.whole]
+    assert [e.text for e in whole] == ([said] if offered else [])

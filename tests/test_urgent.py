@@ -82,7 +82,7 @@ def test_final_transcriptions_count_as_a_caller_waiting(stt):
     original = stt.transcribe
     try:
         audio = np.zeros(16000, np.int16)
-        stt.transcribe = lambda a: (seen.append(urgent._waiting), original(a))[1]
+        stt.transcribe = lambda a, **kw: (seen.append(urgent._waiting), original(a, **kw))[1]
         worker.submit(audio, PRIORITY_PARTIAL).result(30)
         worker.submit(audio, PRIORITY_FINAL).result(30)
     finally:
