@@ -527,19 +527,21 @@ class LlamaCppBackend(LLMBackend):
                 self._save_conversation(llm)
             return new
 
-    def _turn_tokens(self, prompt: str, answer_prefix: str, likely: str) -> tuple[list[int], list[int]]:
-        """A turn's prompt tokens (with the start of the answer), and the same with ``likely`` read ahead."""
-        tokens = self.tokenize_prompt(prompt + answer_prefix)
-        ahead = self.tokenize_prompt(prompt + answer_prefix + likely) if likely else tokens
+    def _read_ahead(self, text: str, tokens: list[int], likely: str) -> list[int]:
+        """``tokens`` (those of ``text``, a turn's prompt with the start of the answer) with ``likely`` read ahead."""
+        ahead = self.tokenize_prompt(text + likely) if likely else tokens
         if ahead[: len(tokens)] != tokens or len(ahead) + 8 > self.context_window:
             ahead = tokens  # the likely text merges with the prefix's last token: no reading ahead
-        return tokens, ahead
+        return ahead
 
     def _prefill_turn(self, messages: Sequence[ChatMessage], answer_prefix: str, likely: str) -> int:
         """Evaluate a whole turn's prompt (the caller's words may still be their final ones) and keep the logits
         after it, so the turn, if it comes with these words, chooses its action without evaluating anything."""
         prompt, _ = self.render(messages)
-        tokens, ahead = self._turn_tokens(prompt, answer_prefix, likely)
+        tokens = self.tokenize_prompt(prompt + answer_prefix)
+        if len(tokens) + 8 > self.context_window:
+            return 0
+        ahead = self._read_ahead(prompt + answer_prefix, tokens, likely)
         with self._context(ahead, live=False, timeout=0) as llm:
             if llm is None or self._live_waiting:  # a turn already wants a context: it reads its own prompt
                 return 0
@@ -572,7 +574,7 @@ class LlamaCppBackend(LLMBackend):
         when it is not, the completion re-evaluates from where it differs.
         """
         prompt, _, tokens = self._prompt_tokens(request)
-        tokens, ahead = self._turn_tokens(prompt, request.assistant_prefix, likely)
+        ahead = self._read_ahead(prompt + request.assistant_prefix, tokens, likely)
         by_first: dict[int, list[str]] = {}
         for option in options:
             # The option's first token as it follows this prefix (a SentencePiece vocabulary tokenizes a word

@@ -99,7 +99,7 @@ class TranscriptionWorker:
         self._closed = False
         self._running = 0
         self._threads = [threading.Thread(target=self._run, name=f"stt-worker-{n}", daemon=True)
-                         for n in range(getattr(stt, "workers", 1))]
+                         for n in range(stt.workers)]
         for thread in self._threads:
             thread.start()
 
@@ -311,22 +311,22 @@ class Listener:
                 key = (self._utterance, len(event.audio))
                 self._speculative = (*key, future)
 
-
                 def complete(f: Future, key: tuple[int, int] = key) -> None:
                     if f.cancelled() or f.exception() is not None:
                         return
+                    result: Transcript = f.result()
+                    text = result.text
                     log.debug("speculative transcript %d ms into the pause (%.0f ms of Whisper%s): %r",
-                              self.endpointer.silence_ms, f.result().compute_seconds * 1000,
-                              "" if f.result().reliable else ", unreliable", f.result().text[-40:])
-                    if not f.result().reliable:
+                              self.endpointer.silence_ms, result.compute_seconds * 1000,
+                              "" if result.reliable else ", unreliable", text[-40:])
+                    if not result.reliable:
                         return  # no early end on a doubtful text: the full hang-over, then a final redo
-                    text = f.result().text
                     current = key == (self._utterance, self.endpointer.utterance_samples) and self.endpointer.in_speech
                     if current and text.strip() and self._endpoint_in_ms(text) >= _WHOLE_LEAD_MS:
                         self._emit(PartialText(key[0], self.endpointer.now_ms, text, whole=True))
                     if is_complete_sentence(text):
                         self._early = key
-                    elif ends_with_number(f.result().text):
+                    elif ends_with_number(text):
                         self._number = key
 
                 future.add_done_callback(complete)
