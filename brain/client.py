@@ -27,7 +27,7 @@ import re
 import threading
 import uuid
 from dataclasses import dataclass
-from typing import Any, AsyncGenerator, Literal, Mapping, Optional, Sequence, Union
+from typing import Any, AsyncGenerator, Callable, Literal, Mapping, Optional, Sequence, Union
 
 from autogen_core import CancellationToken, FunctionCall
 from autogen_core.models import (
@@ -63,6 +63,9 @@ SPEAK_SCHEMA: dict[str, Any] = {
 FALLBACK_REPLY = "Sorry, I didn't catch that. Could you say it again?"
 MAX_STRING_CHARS = 300  # no argument of a phone conversation needs more; keeps runaway strings short
 MAX_TOOL_ROUNDS = 3  # tool calls in a row before the model must speak
+# A reply's first tokens written ahead while the caller's pause may still end the turn: enough for a first clause
+# or phrase (~8-12 tokens), ~8 ms each here.
+WRITE_AHEAD_TOKENS = 16
 
 ToolChoice = Union[Tool, Literal["auto", "required", "none"]]
 TOOL_NAME_AT = '{"tool": "'  # an action's text up to its tool's name
@@ -366,14 +369,29 @@ class EmployeeModelClient(ChatCompletionClient):
         call = FunctionCall(id=f"call_{uuid.uuid4().hex[:12]}", name=str(name), arguments=json.dumps(arguments))
         yield CreateResult(finish_reason="function_calls", content=[call], usage=self._last, cached=False)
 
-    def prefill_turn(self, messages: Sequence[LLMMessage], *, tools: bool) -> int:
+    def prefill_turn(self, messages: Sequence[LLMMessage], *, tools: bool, until: Callable[[], bool] | None = None,
+                     defer: Callable[[], bool] | None = None) -> int:
         """Read a turn's whole prompt ahead, as :meth:`_choose` will ask for it, while it is not yet sure to come
         (blocking: call it off the event loop). Only for the action path (tools, a backend that continues a
-        given start of the reply); returns the tokens evaluated."""
+        given start of the reply); returns the tokens evaluated. The reply's first words are written ahead too,
+        until ``until()`` says the turn came, pausing while ``defer()`` (:meth:`written_ahead`)."""
         if not tools or not self.backend.continues_assistant_prefix:
             return 0
         return self.backend.prefill(to_chat(messages), answer_prefix=TOOL_NAME_AT,
-                                    likely=SPEAK_HEADER[len(TOOL_NAME_AT):])
+                                    likely=SPEAK_HEADER[len(TOOL_NAME_AT):], write=WRITE_AHEAD_TOKENS,
+                                    temperature=self.temperature, until=until, defer=defer)
+
+    def written_ahead(self, messages: Sequence[LLMMessage]) -> tuple[str, bool]:
+        """The spoken message's first words as :meth:`prefill_turn` wrote them ahead ("" if none are kept): what
+        the turn with these messages will say first if the model chooses to speak; and whether that is the whole
+        message (its closing quote was written)."""
+        raw = self.backend.written_ahead(to_chat(messages), SPEAK_HEADER)
+        if not raw:
+            return "", False
+        streamer = JSONStringStreamer(lenient=True)
+        text = streamer.feed(raw)
+        text += streamer.finish() if raw.rstrip().endswith('"') else ""
+        return text, streamer.done
 
     async def _choose(self, chat: list[ChatMessage], names: list[str], cancellation_token: CancellationToken | None) -> str:
         """The tool's name: from the model's next-token preference where the backend can read it, else written

@@ -13,7 +13,7 @@ import logging
 import re
 import time
 from dataclasses import dataclass, field
-from typing import AsyncIterator
+from typing import AsyncIterator, Callable
 
 from autogen_agentchat.agents import AssistantAgent
 from autogen_agentchat.base import TaskResult
@@ -234,18 +234,43 @@ class Conversation:
         """Evaluate this call's stable prompt prefix now (while the greeting plays), not on the first question."""
         self.brain.backend.warm_prefix([ChatMessage("system", self._prompt)])
 
-    def prefill(self, caller_text: str = "", *, whole: bool = False) -> int:
+    def prefill(self, caller_text: str = "", *, whole: bool = False, until: Callable[[], bool] | None = None,
+                defer: Callable[[], bool] | None = None) -> int:
         """Let the model read ahead while nobody waits: the conversation so far and, while the caller is still
         speaking, their words so far (a partial transcript). The turn then evaluates only what is new.
         ``whole``: these may be the caller's final words (the transcript of a pause that may end the turn): the
-        turn's whole prompt is read, so if it comes with these words it starts writing at once.
+        turn's whole prompt is read, and the reply's first words written (:meth:`first_words_ahead`) until
+        ``until()`` says the turn came (pausing while ``defer()``): if it comes with these words it starts
+        speaking at once.
         Blocking (model work): call it off the voice loop."""
         messages = list(self.context.current_messages())
         if caller_text.strip():
             messages.append(UserMessage(content=caller_text.strip(), source="caller"))
             if whole:
-                return self.client.prefill_turn(messages, tools=self._has_model_tools)
+                return self.client.prefill_turn(messages, tools=self._has_model_tools, until=until, defer=defer)
         return self.brain.backend.prefill(to_chat(messages), open_last=bool(caller_text.strip()))
+
+    def first_words_ahead(self, caller_text: str) -> str:
+        """What the reply to ``caller_text`` will say first, if the model wrote its start ahead (a whole-turn
+        :meth:`prefill`) and the turn goes to the model: that start as :meth:`_model_turn` would vet and cut it
+        into its first piece ("" when there is no complete first piece, or it would not be said as written).
+        Nothing is recorded: the turn may never come. Blocking (it tokenizes the prompt): off the voice loop."""
+        messages = [*self.context.current_messages(), UserMessage(content=caller_text.strip(), source="caller")]
+        written, whole = self.client.written_ahead(messages)
+        if not written:
+            return ""
+        chunker = SentenceChunker(first_clause_min_chars=FIRST_CLAUSE_CHARS, first_phrase_min_words=FIRST_PHRASE_WORDS)
+        pieces = chunker.push(written) + (chunker.flush() if whole else [])
+        if not pieces:
+            return ""
+        # As _vet would pass it unchanged, without counting a check for a turn that may never come.
+        piece = _MARKDOWN.sub("", pieces[0]).strip()
+        if (not piece or _CODE_LIKE.search(piece) or self.policy.leaks(piece)
+                or (self.policy.may_begin_secret(piece) and not _SENTENCE_END.search(piece))
+                or self.guard.unsupported(piece, self._support(pending=caller_text))):
+            return ""
+        said, _ = ReplyLimiter().take(piece)
+        return said
 
     @property
     def ended(self) -> bool:
@@ -289,9 +314,10 @@ class Conversation:
         except MemoryLimitError:
             log.info("core memory full; not remembering %r", fact)
 
-    def _support(self) -> set[str]:
-        """Figures this turn may state: the caller's words, their memory, the passages just retrieved."""
-        texts = [text for who, text in self._transcript if who == "caller"] + [self.session.caller_number]
+    def _support(self, pending: str = "") -> set[str]:
+        """Figures this turn may state: the caller's words (``pending``: words not yet in the transcript), their
+        memory, the passages just retrieved."""
+        texts = [text for who, text in self._transcript if who == "caller"] + [self.session.caller_number, pending]
         texts += [self.memory.human()] + self.receptionist.last_support
         if self.task is not None:  # a campaign call may state what its contact list says (the time booked, ...)
             texts += [str(v) for v in self.task.contact.values()] + [self.task.goal]

@@ -175,11 +175,20 @@ class LLMBackend(ABC):
         return 0.0
 
     def prefill(self, messages: Sequence[ChatMessage], *, open_last: bool = False,  # noqa: B027
-                answer_prefix: str | None = None, likely: str = "") -> int:
+                answer_prefix: str | None = None, likely: str = "", write: int = 0, temperature: float = 0.0,
+                until: Callable[[], bool] | None = None, defer: Callable[[], bool] | None = None) -> int:
         """Evaluate the prompt of ``messages`` ahead of the request that will start with it; returns the tokens
         evaluated (0: skipped, or not supported). ``answer_prefix`` (not None): the whole prompt of a reply that
-        begins with it, as :meth:`choose_continuation` will ask for it (with ``likely`` read ahead)."""
+        begins with it, as :meth:`choose_continuation` will ask for it (with ``likely`` read ahead); ``write``:
+        up to that many tokens of the reply after ``likely`` are written ahead too (at ``temperature``), and a
+        request for that very prompt (``assistant_prefix`` = ``answer_prefix + likely``) begins with them; the
+        writing stops early when ``until`` returns True (the turn came, and may not need the model), and pauses
+        while ``defer`` does (a caller waits for their answer: theirs comes first)."""
         return 0
+
+    def written_ahead(self, messages: Sequence[ChatMessage], assistant_prefix: str) -> str:
+        """The reply's first words written ahead by :meth:`prefill` for this prompt and start ("": none kept)."""
+        return ""
 
     def choose_continuation(self, request: CompletionRequest, options: Sequence[str], likely: str = "") -> str | None:
         """Which of ``options`` the model would begin to write after the prompt and its ``assistant_prefix``;
@@ -196,6 +205,25 @@ def _byte_pointer(array: Any) -> Any:
 
 
 @dataclass(eq=False)
+class _Written:
+    """A reply's first tokens written ahead in one context (:meth:`LlamaCppBackend.prefill` with ``write``): the
+    prompt they follow, the tokens and their text, the sampler that drew them (it goes on drawing), and whether
+    the model ended the reply there. The context's KV cache holds the prompt and every token but the last (a
+    stream evaluates a token after yielding it), or all of them when the reply ended."""
+
+    prompt: tuple[int, ...]
+    tokens: list[int]
+    text: str
+    sampler: Any
+    temperature: float
+    ended: bool
+
+    @property
+    def cached(self) -> int:
+        return len(self.prompt) + len(self.tokens) - (0 if self.ended else 1)
+
+
+@dataclass(eq=False)
 class _Context:
     """One llama.cpp context (its own KV cache), used by one request at a time."""
 
@@ -203,6 +231,8 @@ class _Context:
     busy: bool = False
     live: bool = False  # held by a live turn: background work yields
     last_used: float = 0.0
+    wanted: bool = False  # a live turn waits for what this busy context reads ahead: the read-ahead stops soon
+    reading: tuple[int, ...] = ()  # the prompt a read-ahead (a prefill) is making this context hold
 
 
 class LlamaCppBackend(LLMBackend):
@@ -269,6 +299,7 @@ class LlamaCppBackend(LLMBackend):
         self._conversation_capacity = conversation_cache_entries
         # Per context (by id of its Llama): a turn prefill's prompt tokens and the next-token logits after them.
         self._turn_logits: dict[int, tuple[tuple[int, ...], Any]] = {}
+        self._written: dict[int, _Written] = {}  # per context (id of its Llama): a reply's start written ahead
         self.prefix_cache_enabled = True
         self._closed = False
         log.info("llama.cpp loaded %s in %.2fs (n_ctx=%d, threads=%d, batch threads=%d, %d context(s), gpu layers=%d, "
@@ -419,7 +450,7 @@ class LlamaCppBackend(LLMBackend):
                 self._live_waiting += 1
             try:
                 deadline = None if timeout is None else time.monotonic() + timeout
-                while not (free := [c for c in candidates if not c.busy]):
+                while not (free := [c for c in candidates if not c.busy]) or (live and self._worth_waiting(free, tokens)):
                     remaining = None if deadline is None else deadline - time.monotonic()
                     if remaining is not None and remaining <= 0:
                         break
@@ -444,11 +475,47 @@ class LlamaCppBackend(LLMBackend):
             yield chosen.llm
         finally:
             with self._free:
-                chosen.busy = chosen.live = False
+                chosen.busy = chosen.live = chosen.wanted = False
+                chosen.reading = ()
                 chosen.last_used = time.monotonic()
                 if live:
                     self._live_last = chosen.last_used
                 self._free.notify_all()
+
+    # A context reading ahead is waited for when it holds this many more of a live turn's prompt than any free one.
+    WAIT_FOR_READ_AHEAD_TOKENS = 8
+
+    def _worth_waiting(self, free: list[_Context], tokens: Sequence[int]) -> bool:
+        """Whether a live turn should wait for a busy context that is reading its prompt ahead (a prefill, or a
+        reply's start written ahead: told to stop, it is free within a token or a batch) rather than take a free
+        one, which would evaluate again what the read-ahead evaluates. Called under ``self._free``.
+
+        Why: the turn came while its own read-ahead ran (the caller's pause did end the turn); taking the other
+        context cost the prompt again (~100-200 ms here) and lost the reply's start written ahead."""
+        if not tokens:
+            return False
+        reading = [c for c in self._contexts if c.busy and not c.live and c.reading]
+        if not reading:
+            return False
+        shared = lambda c: self._llm.longest_token_prefix(c.reading, tokens)  # noqa: E731
+        best = max(reading, key=shared)
+        with self._cache_lock:
+            saved = max((len(k) for k in self._conversations if tuple(tokens[: len(k)]) == k), default=0)
+        elsewhere = max([saved, *(self._held_by(c.llm, tokens) for c in free)])
+        if shared(best) < elsewhere + self.WAIT_FOR_READ_AHEAD_TOKENS:
+            return False
+        best.wanted = True
+        return True
+
+    def _wanted(self, llm: Any) -> bool:
+        return any(c.wanted for c in self._contexts if c.llm is llm)
+
+    def _reading(self, llm: Any, tokens: Sequence[int]) -> None:
+        """Say which prompt a read-ahead in this context is making it hold (a live turn may wait for it)."""
+        with self._free:
+            for c in self._contexts:
+                if c.llm is llm:
+                    c.reading = tuple(tokens)
 
     def _live_turns(self) -> int:
         """Live turns using or waiting for the model (background work gives way to them: on 2 cores, notes
@@ -485,7 +552,8 @@ class LlamaCppBackend(LLMBackend):
     PREFILL_MAX_NEW_TOKENS = 96
 
     def prefill(self, messages: Sequence[ChatMessage], *, open_last: bool = False,
-                answer_prefix: str | None = None, likely: str = "") -> int:
+                answer_prefix: str | None = None, likely: str = "", write: int = 0, temperature: float = 0.0,
+                until: Callable[[], bool] | None = None, defer: Callable[[], bool] | None = None) -> int:
         """Extend a KV cache with the prompt of ``messages`` while nobody waits: the caller's words so far
         (``open_last``: the last message is cut after its text, so the longer final text reuses the work),
         the conversation after a reply, or (``answer_prefix``) a whole turn's prompt before the turn is sure
@@ -498,7 +566,7 @@ class LlamaCppBackend(LLMBackend):
         if not self.prefix_cache_enabled or not messages:
             return 0
         if answer_prefix is not None:
-            return self._prefill_turn(messages, answer_prefix, likely)
+            return self._prefill_turn(messages, answer_prefix, likely, write, temperature, until, defer)
         prompt, _ = self.render(messages, generation_prompt=False)
         if open_last:
             text = messages[-1].content
@@ -516,6 +584,7 @@ class LlamaCppBackend(LLMBackend):
             new = len(tokens) - keep
             if new < 0 or new > self.PREFILL_MAX_NEW_TOKENS or len(tokens) + 8 > self.context_window:
                 return 0
+            self._reading(llm, tokens)
             if new:
                 llm.n_tokens = keep
                 llm.eval(tokens[keep:])
@@ -534,14 +603,18 @@ class LlamaCppBackend(LLMBackend):
             ahead = tokens  # the likely text merges with the prefix's last token: no reading ahead
         return ahead
 
-    def _prefill_turn(self, messages: Sequence[ChatMessage], answer_prefix: str, likely: str) -> int:
+    def _prefill_turn(self, messages: Sequence[ChatMessage], answer_prefix: str, likely: str, write: int,
+                      temperature: float, until: Callable[[], bool] | None,
+                      defer: Callable[[], bool] | None = None) -> int:
         """Evaluate a whole turn's prompt (the caller's words may still be their final ones) and keep the logits
-        after it, so the turn, if it comes with these words, chooses its action without evaluating anything."""
+        after it, so the turn, if it comes with these words, chooses its action without evaluating anything;
+        with ``write``, the reply's first tokens after ``likely`` are written ahead as well."""
         prompt, _ = self.render(messages)
         tokens = self.tokenize_prompt(prompt + answer_prefix)
         if len(tokens) + 8 > self.context_window:
             return 0
         ahead = self._read_ahead(prompt + answer_prefix, tokens, likely)
+        write = write if len(ahead) > len(tokens) and len(ahead) + write + 8 <= self.context_window else 0
         with self._context(ahead, live=False, timeout=0) as llm:
             if llm is None or self._live_waiting:  # a turn already wants a context: it reads its own prompt
                 return 0
@@ -549,10 +622,93 @@ class LlamaCppBackend(LLMBackend):
             if len(ahead) - held > self.PREFILL_MAX_NEW_TOKENS:
                 return 0
             keep = min(held, len(tokens) - 1)
-            logits = self._eval_reading(llm, ahead, keep, at=len(tokens) - 1)
+            self._reading(llm, ahead)
+            with self._cache_lock:
+                self._written.pop(id(llm), None)
+            logits = self._eval_reading(llm, ahead, keep, at=len(tokens) - 1, last=bool(write))
             with self._cache_lock:
                 self._turn_logits[id(llm)] = (tuple(tokens), logits)
+            if write:
+                self._write_ahead(llm, ahead, write, temperature, until, defer)
             return len(ahead) - keep
+
+    def _write_ahead(self, llm: Any, prompt: list[int], limit: int, temperature: float,
+                     until: Callable[[], bool] | None = None, defer: Callable[[], bool] | None = None) -> None:
+        """Write up to ``limit`` tokens of the reply after ``prompt`` (whose last logits the context holds), as
+        :meth:`_generate` would draw them. Kept for the request that comes with this prompt (:meth:`_take_written`).
+
+        Optional work, so it gives way: it stops at a closing quote (a spoken action's end), when a live turn
+        waits for a context or for this one's prompt (:meth:`_worth_waiting`), or when ``until()``; it pauses
+        while ``defer()`` (a caller waits for their answer). Another call's reply already playing has its audio's
+        length to be written: writing ahead beside it is fair.
+
+        Why: when the caller's pause does end the turn, the reply's first piece is then already written (on 2
+        cores ~10 tokens took 100-150 ms after the endpoint, on top of the choice), and its speech can be made
+        before the end of the turn is sure (the voice loop does that with :meth:`written_ahead`)."""
+        import codecs
+
+        import llama_cpp
+
+        def stop() -> bool:
+            return bool(self._live_waiting or self._wanted(llm) or (until and until()))
+
+        def give_way() -> bool:
+            """Wait while others' urgent work runs; False: stop instead."""
+            while defer and defer():
+                if stop():
+                    return False
+                time.sleep(0.01)
+            return not stop()
+
+        sampler = self._new_sampler(llm, temperature)
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="ignore")
+        vocab = llm._model.vocab
+        tokens: list[int] = []
+        text, ended = "", False
+        started = time.perf_counter()
+        while give_way():
+            token = sampler.sample()
+            if llama_cpp.llama_vocab_is_eog(vocab, token):
+                ended = True
+                break
+            tokens.append(token)
+            text += decoder.decode(llm.detokenize([token]))
+            if len(tokens) >= limit or '"' in text or not give_way():
+                break
+            llm.eval([token])
+            if self.yield_to is not None:
+                self.yield_to()
+        if tokens or ended:
+            with self._cache_lock:
+                self._written[id(llm)] = _Written(tuple(prompt), tokens, text, sampler, temperature, ended)
+        log.debug("llm: wrote %d token(s) ahead in %.0f ms: %r", len(tokens), (time.perf_counter() - started) * 1000,
+                  text)
+
+    @staticmethod
+    def _new_sampler(llm: Any, temperature: float, grammar: Any = None) -> TokenSampler:
+        import random
+
+        llm.set_seed(random.Random(llm._seed).randint(0, 2**32))  # as create_completion seeds the sampler
+        return TokenSampler(llm, temperature=temperature, grammar=grammar)
+
+    def _take_written(self, llm: Any, tokens: Sequence[int], request: CompletionRequest) -> _Written | None:
+        """The reply's start written ahead in this context for exactly this request's prompt, if its KV cache
+        still holds it (used once)."""
+        with self._cache_lock:
+            written = self._written.pop(id(llm), None)
+        if (written is None or written.prompt != tuple(tokens) or written.temperature != request.temperature
+                or request.json_schema is not None or llm.n_tokens != written.cached):
+            return None
+        if self._held_by(llm, [*written.prompt, *written.tokens][: written.cached]) != written.cached:
+            return None
+        return written
+
+    def written_ahead(self, messages: Sequence[ChatMessage], assistant_prefix: str) -> str:
+        prompt, _ = self.render(messages)
+        key = tuple(self.tokenize_prompt(prompt + assistant_prefix))
+        with self._cache_lock:
+            return next((w.text for c in self._contexts if (w := self._written.get(id(c.llm))) is not None
+                         and w.prompt == key and c.llm.n_tokens == w.cached), "")
 
     def _ready_logits(self, llm: Any, tokens: list[int]) -> Any | None:
         """The logits after ``tokens`` kept by a turn prefill of this context, if its cache still holds them."""
@@ -610,8 +766,9 @@ class LlamaCppBackend(LLMBackend):
         return chosen[0] if len(chosen) == 1 else None
 
     @staticmethod
-    def _eval_reading(llm: Any, tokens: list[int], keep: int, at: int):
-        """Evaluate ``tokens[keep:]`` (the cache keeps the first ``keep``) and return the logits after token ``at``.
+    def _eval_reading(llm: Any, tokens: list[int], keep: int, at: int, last: bool = False):
+        """Evaluate ``tokens[keep:]`` (the cache keeps the first ``keep``) and return the logits after token ``at``
+        (``last``: the context keeps those after the last token too, for sampling what follows).
 
         llama-cpp-python's ``eval`` only keeps the last token's logits; reading those of an earlier token of
         the same batch needs the batch built by hand (llama.cpp computes logits only where asked).
@@ -635,11 +792,11 @@ class LlamaCppBackend(LLMBackend):
             batch.batch.pos[i] = keep + i
             batch.batch.seq_id[i][0] = 0
             batch.batch.n_seq_id[i] = 1
-            batch.batch.logits[i] = keep + i == at
+            batch.batch.logits[i] = keep + i == at or (last and i == len(new) - 1)
         llm._ctx.decode(batch)
         llm.input_ids[keep : len(tokens)] = new
         llm.n_tokens = len(tokens)
-        llm._requires_eval = True  # the last token's logits were not computed: a completion must replay it
+        llm._requires_eval = True  # llama-cpp-python's scores do not hold the last token's logits
         return np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(llm.ctx, at - keep), shape=(llm.n_vocab(),)).copy()
 
     def stream(self, request: CompletionRequest) -> CompletionStream:
@@ -662,9 +819,12 @@ class LlamaCppBackend(LLMBackend):
                     return
                 self._use_best_state(llm, tokens, prefix_tokens)
                 stats.cached_tokens = self._held_by(llm, tokens)
+                written = self._take_written(llm, tokens, request)
+                if written is not None:
+                    log.debug("llm: the reply begins with %d token(s) written ahead", len(written.tokens))
                 pieces = self._generate(llm, tokens, held=stats.cached_tokens, max_tokens=max_tokens,
                                         temperature=request.temperature, stop=[*template_stop, *request.stop],
-                                        grammar=grammar)
+                                        grammar=grammar, written=written)
                 try:
                     for text, finish_reason in pieces:
                         if stats.observe(text, finish_reason, started):
@@ -683,11 +843,11 @@ class LlamaCppBackend(LLMBackend):
 
         return CompletionStream(generate(), stats)
 
-    @staticmethod
-    def _generate(llm: Any, tokens: list[int], *, held: int, max_tokens: int, temperature: float,
-                  stop: Sequence[str], grammar: Any) -> Iterator[tuple[str, str | None]]:
+    def _generate(self, llm: Any, tokens: list[int], *, held: int, max_tokens: int, temperature: float,
+                  stop: Sequence[str], grammar: Any, written: _Written | None = None) -> Iterator[tuple[str, str | None]]:
         """The reply's text as it is sampled, as (text, finish reason) pairs; the last pair has the reason.
-        ``held``: how many of ``tokens`` the context's KV cache already holds.
+        ``held``: how many of ``tokens`` the context's KV cache already holds; ``written``: the reply's first
+        tokens, written ahead (:meth:`_write_ahead`): given out first, then its sampler goes on.
 
         What llama-cpp-python's ``create_completion(stream=True)`` does, with its sampling defaults (and the
         grammar asked lazily: :mod:`brain.sampling`), less its per-token cost: after every token it decodes the
@@ -697,21 +857,30 @@ class LlamaCppBackend(LLMBackend):
         string is held back until it is known not to be.
         """
         import codecs
-        import random
 
         import llama_cpp
 
-        llm.set_seed(random.Random(llm._seed).randint(0, 2**32))  # as create_completion seeds the sampler
         decoder = codecs.getincrementaldecoder("utf-8")(errors="ignore")  # a character split across tokens
         vocab = llm._model.vocab
-        sampler = TokenSampler(llm, temperature=temperature, grammar=grammar)
-        # What the KV cache holds of the prompt is kept; at least its last token is evaluated, for fresh logits.
-        keep = min(held, len(tokens) - 1)
-        llm.n_tokens = keep
-        llm.eval(tokens[keep:])
+        if written is None:
+            sampler = self._new_sampler(llm, temperature, grammar)
+            # What the KV cache holds of the prompt is kept; at least its last token is evaluated, for fresh logits.
+            keep = min(held, len(tokens) - 1)
+            llm.n_tokens = keep
+            llm.eval(tokens[keep:])
+            given: list[int] = []
+        else:
+            sampler, given = written.sampler, list(written.tokens)
+        in_cache = len(given) - (0 if written is not None and written.ended else 1)
         text, count = "", 0
         while True:
-            token = sampler.sample()
+            if given:
+                token = given.pop(0)
+            elif written is not None and written.ended:
+                yield text, "stop"
+                return
+            else:
+                token = sampler.sample()
             if llama_cpp.llama_vocab_is_eog(vocab, token):
                 yield text, "stop"
                 return
@@ -729,7 +898,8 @@ class LlamaCppBackend(LLMBackend):
             if len(text) > hold:
                 yield text[: len(text) - hold], None
                 text = text[len(text) - hold:]
-            llm.eval([token])
+            if count > in_cache:  # a token written ahead is in the KV cache already, except the last
+                llm.eval([token])
 
     def close(self) -> None:
         """Free each context once its request is done. A context still busy after a few seconds (a stream

@@ -10,7 +10,8 @@ code on the caller's side) that speaks recorded human utterances from ../shared/
   falls silent;
 - the per-stage breakdown (endpoint delay, STT final, first token, first audio, send) from the turn
   timings the server stores with each call;
-- the same for 1, 2, 4, 8 simultaneous calls, with the server's CPU use (cores busy, from /proc).
+- the same for 1, 2, 4, 8 simultaneous calls, with the server's CPU use (cores busy, from /proc), and the
+  worst call's own voice-to-voice p95 (the goal holds for every call).
 
     .venv/bin/python scripts/bench_call.py --json [--levels 1,2,4,8] [--turns 4]
 """
@@ -137,6 +138,7 @@ def one_call(port: int, clips: list[np.ndarray], turns: int, offset: int, barge_
         caller.close()
     result.setdefault("v2v", []).extend(v2v)
     result.setdefault("stops", []).extend(stops)
+    result.setdefault("per_call", []).append(v2v)
 
 
 def stages(db: Path, since_id: int) -> tuple[dict, int]:
@@ -184,6 +186,8 @@ def main() -> None:
             breakdown, last_id = stages(data / "memory.sqlite3", last_id)
             rounds.append({"calls": level, "turns": len(result.get("v2v", [])),
                            "voice_to_voice_ms": pct(result.get("v2v", [])),
+                           # The goal holds for every call: each call's own p95, the worst of them.
+                           "worst_call_p95_ms": max((pct(v)["p95"] for v in result.get("per_call", []) if v), default=None),
                            "barge_in_stop_ms": pct(result.get("stops", [])),
                            "stages_ms": breakdown, "cpu_cores_busy": round(cores, 2)})
     finally:
@@ -207,7 +211,8 @@ def main() -> None:
     else:
         for r in rounds:
             v = r["voice_to_voice_ms"]
-            print(f"{r['calls']} call(s): {r['turns']} turns, voice-to-voice p50 {v['p50']} p95 {v['p95']} max {v['max']} ms, "
+            print(f"{r['calls']} call(s): {r['turns']} turns, voice-to-voice p50 {v['p50']} p95 {v['p95']} max {v['max']} ms "
+                  f"(worst call's p95 {r['worst_call_p95_ms']} ms), "
                   f"barge-in stop p50 {r['barge_in_stop_ms']['p50']} ms, CPU {r['cpu_cores_busy']} cores")
 
 

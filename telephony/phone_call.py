@@ -147,7 +147,8 @@ class PhoneCall:
             conversation = self.board.brain.conversation(caller, self.line, "phone", self.context, self.task)
             self.loop = VoiceLoop(
                 conversation, self.board.worker, self.board.tts, settings.vad, rate=8000,
-                barge_in=settings.call.barge_in, on_barge_in=self.audio.flush, on_turn=self.board.metrics.observe_turn,
+                barge_in=settings.call.barge_in, on_barge_in=self.audio.flush, on_pause=self.audio.take_back,
+                on_turn=self.board.metrics.observe_turn,
                 recordings_dir=settings.service.data_dir / "recordings" if settings.call.recordings else None,
             )
         except Exception:  # noqa: BLE001 - e.g. the memory store is unusable: release the caller, say why in the log

@@ -60,6 +60,12 @@ class UrgentWork:
                 setattr(self, name, getattr(self, name) - 1)
                 self._cond.notify_all()
 
+    @property
+    def pending(self) -> bool:
+        """Some caller waits, or some first audio is being made: optional work (a read-ahead) keeps off the cores."""
+        with self._cond:
+            return bool(self._running or self._waiting)
+
     def wait(self) -> None:
         """Called by the model between tokens: return at once, or when the urgent work is done (bounded)."""
         with self._cond:

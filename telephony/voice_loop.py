@@ -61,6 +61,7 @@ class TurnRecord:
     first_frame_ms: int | None = None  # stream time the first agent frame went out
     tools: list[str] = field(default_factory=list)
     interrupted: bool = False
+    spoken_ahead: bool = False  # its first piece was written and synthesised before the turn ended
 
     @property
     def voice_to_voice_ms(self) -> int | None:
@@ -79,6 +80,7 @@ class VoiceLoop:
         barge_in: bool = True,
         recordings_dir: Path | None = None,
         on_barge_in: "Callable[[], None] | None" = None,
+        on_pause: "Callable[[], int] | None" = None,
         on_turn: "Callable[[dict], None] | None" = None,
     ) -> None:
         self.conversation = conversation
@@ -89,6 +91,7 @@ class VoiceLoop:
         self.rate = rate
         self.barge_in = barge_in
         self.on_barge_in = on_barge_in  # the line drops audio it has already queued
+        self.on_pause = on_pause  # the line gives back audio it has queued, unsent (returns its samples)
         self.on_turn = on_turn  # receives each finished turn's timings (metrics)
         self.last_activity_ms = 0  # last caller speech or agent audio: silence handling counts from here
         self.barge_ins = 0
@@ -127,6 +130,10 @@ class VoiceLoop:
         self._held: list[TurnRecord] = []
         self._held_lock = threading.Lock()
         self._paused_for_caller = False  # the caller started speaking over the agent, not yet confirmed
+        # The first piece of the reply to a pause's transcript, written and synthesised before the turn is sure
+        # to end there: (piece, its synthesis). A turn whose first piece is that very text takes the audio.
+        self._spoken_ahead: tuple[str, asyncio.Future] | None = None
+        self._finals = 0  # the caller's finished utterances so far: a read-ahead of an earlier pause is too late
 
     # -- audio thread -----------------------------------------------------------------------------
     def start(self) -> None:
@@ -257,10 +264,12 @@ class VoiceLoop:
     # -- events from the listener (STT worker thread or audio thread) -------------------------------
     def _on_listener_event(self, event: object) -> None:
         if isinstance(event, SpeechStarted) and self.barge_in and self.speaking:
-            # The caller may be taking the floor: the agent falls silent (after the <= 40 ms the line already
-            # holds) and waits to know. Confirmed speech cancels the reply (and drops what the line holds); a cough
-            # or an "mhm" (a blip) lets it go on from where it paused, nothing lost.
+            # The caller may be taking the floor: the agent falls silent at once (the line gives back the <= 40 ms
+            # it holds, unsent) and waits to know. Confirmed speech cancels the reply; a cough or an "mhm" (a blip)
+            # lets it go on from where it paused, nothing lost.
             self._paused_for_caller = True
+            if self.on_pause is not None:
+                self._rewind(self.on_pause())
         elif isinstance(event, SpeechConfirmed) and self.barge_in and self.speaking:
             self._paused_for_caller = False
             self._interrupt()
@@ -269,11 +278,16 @@ class VoiceLoop:
             # The transcript of a pause (``whole``) may be their final words: the model reads the whole turn's
             # prompt, so if the pause ends the turn its reply starts at once.
             if event.text.strip() and self._active is None and self.answering == "live" and not (self.ended or self.hung_up):
-                self._submit(asyncio.to_thread(self.conversation.prefill, event.text, whole=event.whole))
+                if event.whole:
+                    self._submit(self._read_turn_ahead(event.text, self.listener.endpointer.utterance_samples,
+                                                       self._finals))
+                else:
+                    self._submit(asyncio.to_thread(self.conversation.prefill, event.text))
         elif isinstance(event, Blip):
             self._paused_for_caller = False
             self.blips += 1
         elif isinstance(event, FinalText) and event.text.strip():
+            self._finals += 1
             record = TurnRecord(event.text.strip(), speech_end_ms=event.end_ms, endpoint_ms=event.endpoint_ms,
                                 stt_wait_s=event.final_wait_s)
             with self._held_lock:
@@ -289,6 +303,47 @@ class VoiceLoop:
                 self._store_turn(record)
             else:
                 self._submit(self._turn(record))
+
+    async def _read_turn_ahead(self, text: str, samples: int, finals: int) -> None:
+        """The caller paused, and the pause may end their turn: the model reads the whole turn and writes its
+        reply's start (:meth:`Conversation.prefill`), and that start's first piece is synthesised now. If the
+        turn does end here, its reply's first audio is ready (or under way) when the turn begins; if the caller
+        goes on (``samples``, the utterance's voiced length at the pause, grows), the work is dropped. The turn
+        itself (a final text after ``finals``) stops the writing: it may not need the model (a flow answers it).
+
+        Why: at the end of a turn ended by the 500 ms or 1000 ms hang-over, the choice, ~10 tokens and Piper
+        (~350 ms here) were still to come after the endpoint; most of that fits in the hang-over."""
+        self._spoken_ahead = None
+        if self._finals != finals:
+            return
+        endpointer = self.listener.endpointer
+
+        def dropped() -> bool:  # the turn came (it does its own work), or the caller went on
+            return self._finals != finals or (endpointer.in_speech and endpointer.utterance_samples != samples)
+
+        # Optional work: it pauses while any caller waits for their answer (theirs comes first).
+        await asyncio.to_thread(self.conversation.prefill, text, whole=True, until=dropped,
+                                defer=lambda: FIRST_AUDIO.pending)
+        if dropped() or self._active is not None:
+            return
+        said = await asyncio.to_thread(self.conversation.first_words_ahead, text)
+        while FIRST_AUDIO.pending and not dropped():
+            await asyncio.sleep(0.02)
+        if not said or dropped() or self._active is not None:
+            return
+        chunker = SentenceChunker(first_clause_min_chars=FIRST_CLAUSE_CHARS, first_phrase_min_words=FIRST_PHRASE_WORDS)
+        pieces = chunker.push(said + " ") + chunker.flush()
+        if pieces:
+            synthesis = asyncio.ensure_future(asyncio.to_thread(self.tts.synthesize_piece, pieces[0], self.rate))
+            self._spoken_ahead = (pieces[0], synthesis)
+            log.debug("first piece spoken ahead: %r", pieces[0])
+
+    def _rewind(self, samples: int) -> None:
+        """Audio the line gave back unsent is played again from where it was (only within the piece playing:
+        the end of a piece already done, at most 40 ms, is not repeated)."""
+        with self._play_lock:
+            if self._playback and samples > 0:
+                self._current_offset = max(0, self._current_offset - samples)
 
     def _interrupt(self, barge_in: bool = True) -> None:
         """Barge-in: stop playback now, cancel the reply, keep only what was heard."""
@@ -389,9 +444,10 @@ class VoiceLoop:
             "first_audio_ms": ms(record.first_audio_s), "first_frame_ms": record.first_frame_ms,
             "voice_to_voice_ms": record.voice_to_voice_ms,
         }
-        log.info("turn: endpoint %s ms, stt final %s ms, first text %s ms, first audio %s ms, voice to voice %s ms%s",
+        log.info("turn: endpoint %s ms, stt final %s ms, first text %s ms, first audio %s ms, voice to voice %s ms%s%s",
                  record.endpoint_ms - record.speech_end_ms, timings["stt_final_ms"], timings["first_token_ms"],
-                 timings["first_audio_ms"], timings["voice_to_voice_ms"], " (interrupted)" if record.interrupted else "")
+                 timings["first_audio_ms"], timings["voice_to_voice_ms"], " (interrupted)" if record.interrupted else "",
+                 " (first piece spoken ahead)" if record.spoken_ahead else "")
         self._store.add_turn(StoredTurn(self._conversation_id, record.caller_text, record.agent_text,
                                         list(record.tools), timings, record.interrupted))
         if self.on_turn is not None:
@@ -400,9 +456,14 @@ class VoiceLoop:
     async def _synth(self, piece: str, record: TurnRecord, started: float, said: list[str]) -> None:
         if record.interrupted:
             return
+        ahead, self._spoken_ahead = self._spoken_ahead, None
         # The caller is waiting for the first piece: the model pauses while it is made.
         with FIRST_AUDIO.running() if record.first_audio_s is None else nullcontext():
-            chunk = await asyncio.to_thread(self.tts.synthesize_piece, piece, self.rate)
+            if ahead is not None and ahead[0] == piece and record.first_audio_s is None:
+                chunk = await ahead[1]  # synthesised while the caller's pause went on (see _read_turn_ahead)
+                record.spoken_ahead = True
+            else:
+                chunk = await asyncio.to_thread(self.tts.synthesize_piece, piece, self.rate)
         if chunk is None or record.interrupted:
             return
         samples = chunk.samples

@@ -210,6 +210,68 @@ def test_a_turn_read_ahead_whole_is_chosen_without_evaluating_anything(llm):
     assert reply.read().strip()
 
 
+def test_a_reply_written_ahead_is_the_start_of_the_reply_and_goes_on_as_it_would(llm):
+    """A whole turn read ahead with ``write``: the reply's first tokens are written then; the request for that
+    prompt gives them out at once and goes on from them. Greedy, it says what a fresh model says for that turn;
+    another prompt (the caller went on) does not get them."""
+    prefix, likely = '{"tool": "', 'send_message", "arguments": {"message": "'
+    history = [SYSTEM, ChatMessage("user", "Hello there."), ChatMessage("assistant", "Hello! How can I help?")]
+    turn = [*history, ChatMessage("user", "Is Doctor Patel in on Monday?")]
+    request = CompletionRequest(turn, max_tokens=24, temperature=0.0, assistant_prefix=prefix + likely)
+    fresh = _local(parallel=1)
+    try:
+        expected = fresh.stream(request).read()
+    finally:
+        fresh.close()
+    llm.stream(CompletionRequest([*history, ChatMessage("user", "Hi")], max_tokens=1)).read()
+    assert llm.written_ahead(turn, prefix + likely) == ""
+    assert llm.prefill(turn, answer_prefix=prefix, likely=likely, write=6, temperature=0.0) > 20
+    written = llm.written_ahead(turn, prefix + likely)
+    assert written and expected.startswith(written)
+    sampled = []
+    original = llm._new_sampler
+    llm._new_sampler = lambda *args, **kwargs: sampled.append(1) or original(*args, **kwargs)
+    try:
+        reply = llm.stream(request)
+        assert reply.read() == expected
+        assert not sampled and reply.stats.completion_tokens >= 6  # its sampler went on
+        assert llm.written_ahead(turn, prefix + likely) == ""  # used once
+        # Written ahead for words the caller then added to: the longer turn's reply is written from scratch.
+        llm.prefill(turn, answer_prefix=prefix, likely=likely, write=6, temperature=0.0)
+        sampled.clear()
+        longer = [*history, ChatMessage("user", "Is Doctor Patel in on Monday morning?")]
+        llm.stream(CompletionRequest(longer, max_tokens=4, temperature=0.0, assistant_prefix=prefix + likely)).read()
+        assert sampled
+    finally:
+        llm._new_sampler = original
+
+
+def test_a_live_turn_waits_for_the_context_reading_its_prompt_ahead(llm):
+    """A turn that comes while its own prompt is read ahead in one context waits for that context (told to stop
+    writing ahead) rather than evaluating its whole prompt again in another."""
+    import threading
+
+    prefix, likely = '{"tool": "', 'send_message", "arguments": {"message": "'
+    turn = [SYSTEM, ChatMessage("user", "Hello, I would like to book a cleaning with Sam for next Tuesday.")]
+    llm.stream(CompletionRequest([ChatMessage("system", "You are a pirate."), ChatMessage("user", "Ahoy")],
+                                 max_tokens=1)).read()
+    started = threading.Event()
+    original = llm._write_ahead
+    llm._write_ahead = lambda *args: started.set() or original(*args)
+    try:
+        ahead = threading.Thread(target=llm.prefill, args=(turn,),
+                                 kwargs=dict(answer_prefix=prefix, likely=likely, write=400, temperature=0.0))
+        ahead.start()
+        assert started.wait(30)
+        reply = llm.stream(CompletionRequest(turn, max_tokens=2, temperature=0.0, assistant_prefix=prefix + likely))
+        reply.read()
+        ahead.join(10)
+        assert not ahead.is_alive()
+    finally:
+        llm._write_ahead = original
+    assert reply.stats.cached_tokens == reply.stats.prompt_tokens  # the read-ahead context: nothing evaluated again
+
+
 def test_the_model_yields_between_tokens_to_urgent_work(llm):
     calls = []
     llm.yield_to = lambda: calls.append(1)

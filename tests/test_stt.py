@@ -307,14 +307,17 @@ def test_an_unreliable_speculative_transcript_is_redone_when_it_becomes_the_fina
     assert calls.count(True) == 1
 
 
-@pytest.mark.parametrize("said, silence_ms, offered", [
-    ("I would like to", 60, True),  # not finished: the full hang-over is 440 ms away, time to read it all
-    ("Thank you so much.", 60, True),  # early end in 180 ms
-    ("Thank you so much.", 200, False),  # early end in 40 ms: the turn itself will read it
+@pytest.mark.parametrize("said, silence_ms, resumed, offered", [
+    ("I would like to", 60, False, True),  # not finished: the full hang-over is 440 ms away
+    ("Thank you so much.", 60, False, True),  # early end in 180 ms
+    ("Thank you so much.", 200, False, True),  # early end in 40 ms: the read-ahead still starts first
+    ("I would like to", 60, True, False),  # the caller spoke again before it came: not their final words
 ])
-def test_a_pause_transcript_is_offered_whole_when_the_turn_may_end_later(recordings, said, silence_ms, offered):
+def test_a_pause_transcript_is_offered_whole_while_it_may_be_the_callers_last_words(
+        recordings, said, silence_ms, resumed, offered):
     """The speculative transcript of a pause is the caller's final words if the pause ends the turn: it is
-    offered as a whole partial (the model reads the whole turn ahead) unless the turn would end too soon for it."""
+    offered as a whole partial (the model reads the whole turn ahead and writes its reply's start), unless the
+    caller has gone on speaking meanwhile."""
     import threading
 
     from speech.listener import Listener, TranscriptionWorker
@@ -340,6 +343,9 @@ def test_a_pause_transcript_is_offered_whole_when_the_turn_may_end_later(recordi
             listener.feed(speech[i : i + 160])
         while listener.endpointer.silence_ms < silence_ms or listener._speculative is None:
             listener.feed(np.zeros(160, np.int16))
+        if resumed:
+            for i in range(0, 160 * 10, 160):
+                listener.feed(line[-1600:][i : i + 160])
         release.set()
         listener._speculative[2].result(10)
         listener.flush()

@@ -122,3 +122,59 @@ def test_a_cough_over_the_reply_only_pauses_it(brain, tts, stt, caller_voice, tm
     assert _agent_db(agent, cough_at + 0.15, cough_at + 0.3) < -60  # paused while it might be the caller
     blip_decided = cough_at + 0.16 + settings.vad.hangover_ms / 1000
     assert _agent_db(agent, blip_decided + 0.1, blip_decided + 0.6) > -45  # and went on where it stopped
+
+
+def test_a_turn_ended_by_the_number_hang_over_has_its_first_piece_ready(brain, tts, stt, recordings, tmp_path):
+    """A caller reading digits out ("One. Two. Three.", 600 ms pauses) is heard to the end: the turn ends after
+    the number hang-over (1 s of silence). While that silence lasts, the model reads the whole turn, writes its
+    reply's start and Piper speaks the first piece, so the turn's first audio is that piece, made ahead."""
+    settings, employee = brain
+    [digits] = [r for r in recordings if r.path.name == "sr_one_two_three.wav"]
+    clip = read_audio(digits.path)
+    from speech.resample import resample
+
+    caller = np.concatenate([_silence(5.0), resample(clip.samples, clip.rate, RATE).astype(np.int16), _silence(6.0)])
+    write_wav(tmp_path / "caller.wav", caller, RATE)
+    result = simulate_call(settings, tmp_path / "caller.wav", tmp_path / "agent.wav", stt=stt, tts=tts, brain=employee)
+    [turn] = result["turns"]
+    assert [w.strip(".,") for w in turn["caller_text"].lower().split()] in (["one", "two", "three"], ["1", "2", "3"])
+    assert turn["endpoint_ms"] - turn["speech_end_ms"] >= settings.vad.number_hangover_ms
+    assert turn["spoken_ahead"] and turn["agent_text"]
+    assert turn["first_frame_ms"] > turn["endpoint_ms"]  # never before the turn was over
+
+
+def test_the_line_gives_back_its_queued_audio_while_the_caller_may_be_taking_the_floor(brain, tts, stt):
+    """The caller starts to speak over the reply: the line's queued frames are taken back unsent (the agent is
+    silent at once, not 40 ms later), and if it was only a cough the reply goes on from the first frame the
+    caller did not hear: nothing is skipped."""
+    from brain.line import ConsoleLine
+    from speech.listener import Blip, TranscriptionWorker
+    from speech.vad import SpeechStarted
+    from telephony.voice_loop import VoiceLoop
+
+    settings, employee = brain
+    queued = []  # the frames the line holds, unsent
+
+    def take_back() -> int:
+        samples = sum(len(f) for f in queued)
+        queued.clear()
+        return samples
+
+    worker = TranscriptionWorker(stt)
+    loop = VoiceLoop(employee.conversation("sip:cougher@127.0.0.1", ConsoleLine(echo=False)), worker, tts,
+                     settings.vad, rate=RATE, on_pause=take_back)
+    try:
+        piece = np.arange(1, 160 * 10 + 1, dtype=np.int16)  # ten frames, each sample numbered
+        loop._playback.append((piece, "a reply", None))
+        sent = [loop.agent_frame() for _ in range(5)]
+        queued.extend(sent[-2:])  # the line still holds the last two
+        loop._on_listener_event(SpeechStarted(at_ms=100, start_ms=40))
+        assert not loop.agent_frame().any()  # silent while the caller may be taking the floor
+        loop._on_listener_event(Blip(utterance=1, at_ms=200, voiced_ms=80))
+        resumed = loop.agent_frame()
+        assert resumed[0] == sent[3][0]  # the first frame taken back is played again
+        heard = np.concatenate([*sent[:3], resumed, *(loop.agent_frame() for _ in range(6))])
+        assert np.array_equal(heard, piece)  # nothing lost, nothing twice
+    finally:
+        loop.close()
+        worker.close()

@@ -75,16 +75,21 @@ class CallAudio:
 
     def flush(self) -> None:
         """Drop what waits in the output buffer (barge-in). Best effort on the library's buffer."""
+        self.take_back()
+
+    def take_back(self) -> int:
+        """Take what waits in the output buffer back, unsent, and say how many samples that was (the caller may
+        be taking the floor: the agent falls silent now rather than after the queued 20-40 ms, and the voice
+        loop plays them again if it was only a cough). Best effort on the library's buffer."""
         client = self._client()
         output = getattr(client, "pmout", None)
         take = getattr(output, "_take_locked", None)
         lock = getattr(output, "bufferLock", None)
         if take is None or lock is None:
-            return
+            return 0
         with lock:
             size = getattr(output, "_size", 0)
-            if size:
-                take(size - size % 2)
+            return len(take(size - size % 2)) // 2 if size else 0
 
     def dtmf(self) -> str:
         return self.call.get_dtmf(length=16) or ""
