@@ -288,6 +288,7 @@ class LlamaCppBackend(LLMBackend):
         self._free = threading.Condition()
         # Live turns waiting for a context, and when one last got one: background work yields to them.
         self._live_waiting = 0
+        self._waiting = 0  # requests of any kind waiting for a context right now
         self._live_last = 0.0
         self._cache_lock = threading.Lock()  # the two state caches below, shared by the contexts
         self._prefix_states: OrderedDict[tuple[int, ...], Any] = OrderedDict()
@@ -454,7 +455,11 @@ class LlamaCppBackend(LLMBackend):
                     remaining = None if deadline is None else deadline - time.monotonic()
                     if remaining is not None and remaining <= 0:
                         break
-                    self._free.wait(remaining)
+                    self._waiting += 1  # a writer pausing on a context gives it up (_write_ahead)
+                    try:
+                        self._free.wait(remaining)
+                    finally:
+                        self._waiting -= 1
                 chosen = max(free, key=lambda c: (self._held_by(c.llm, tokens), -c.last_used)) if free else None
                 if chosen is not None:
                     chosen.busy, chosen.live = True, live
@@ -499,11 +504,15 @@ class LlamaCppBackend(LLMBackend):
             return False
         shared = lambda c: self._llm.longest_token_prefix(c.reading, tokens)  # noqa: E731
         best = max(reading, key=shared)
-        with self._cache_lock:
-            saved = max((len(k) for k in self._conversations if tuple(tokens[: len(k)]) == k), default=0)
+        with self._cache_lock:  # any saved state that starts the prompt (another call's turn restores its own)
+            saved = max((len(k) for k in (*self._conversations, *self._prefix_states) if tuple(tokens[: len(k)]) == k),
+                        default=0)
         elsewhere = max([saved, *(self._held_by(c.llm, tokens) for c in free)])
         if shared(best) < elsewhere + self.WAIT_FOR_READ_AHEAD_TOKENS:
             return False
+        if not best.wanted:
+            log.debug("llm: a live turn waits for the context reading its prompt ahead (%d tokens shared, %d elsewhere)",
+                      shared(best), elsewhere)
         best.wanted = True
         return True
 
@@ -637,10 +646,12 @@ class LlamaCppBackend(LLMBackend):
         """Write up to ``limit`` tokens of the reply after ``prompt`` (whose last logits the context holds), as
         :meth:`_generate` would draw them. Kept for the request that comes with this prompt (:meth:`_take_written`).
 
-        Optional work, so it gives way: it stops at a closing quote (a spoken action's end), when a live turn
-        waits for a context or for this one's prompt (:meth:`_worth_waiting`), or when ``until()``; it pauses
-        while ``defer()`` (a caller waits for their answer). Another call's reply already playing has its audio's
-        length to be written: writing ahead beside it is fair.
+        Optional work, so it gives way: it stops at a closing quote (a spoken action's end), when any request
+        waits for a context (a turn, or a conversation's state to be saved after its reply: a writer pausing on
+        a context under 4 calls kept those from being saved, and turns then read 100-200 tokens again) or for
+        this one's prompt (:meth:`_worth_waiting`), or when ``until()``; it pauses while ``defer()`` (a caller
+        waits for their answer). Another call's reply already playing has its audio's length to be written:
+        writing ahead beside it is fair.
 
         Why: when the caller's pause does end the turn, the reply's first piece is then already written (on 2
         cores ~10 tokens took 100-150 ms after the endpoint, on top of the choice), and its speech can be made
@@ -650,7 +661,7 @@ class LlamaCppBackend(LLMBackend):
         import llama_cpp
 
         def stop() -> bool:
-            return bool(self._live_waiting or self._wanted(llm) or (until and until()))
+            return bool(self._live_waiting or self._waiting or self._wanted(llm) or (until and until()))
 
         def give_way() -> bool:
             """Wait while others' urgent work runs; False: stop instead."""
@@ -675,9 +686,7 @@ class LlamaCppBackend(LLMBackend):
             text += decoder.decode(llm.detokenize([token]))
             if len(tokens) >= limit or '"' in text or not give_way():
                 break
-            llm.eval([token])
-            if self.yield_to is not None:
-                self.yield_to()
+            llm.eval([token])  # (no yield_to: give_way already defers, and stops when the turn comes)
         if tokens or ended:
             with self._cache_lock:
                 self._written[id(llm)] = _Written(tuple(prompt), tokens, text, sampler, temperature, ended)

@@ -272,6 +272,32 @@ def test_a_live_turn_waits_for_the_context_reading_its_prompt_ahead(llm):
     assert reply.stats.cached_tokens == reply.stats.prompt_tokens  # the read-ahead context: nothing evaluated again
 
 
+def test_another_conversations_turn_does_not_wait_for_a_read_ahead(llm):
+    """A read-ahead shares only the stable prefix with another caller's turn, which restores that prefix in the
+    free context: the turn goes ahead at once and the read-ahead goes on writing."""
+    import threading
+
+    prefix, likely = '{"tool": "', 'send_message", "arguments": {"message": "'
+    llm.warm_prefix([SYSTEM])
+    mine = [SYSTEM, ChatMessage("user", "Hello, I would like to book a cleaning with Sam for next Tuesday.")]
+    theirs = [SYSTEM, ChatMessage("user", "Do you take walk-ins on Saturdays?")]
+    started = threading.Event()
+    original = llm._write_ahead
+    llm._write_ahead = lambda *args: started.set() or original(*args)
+    try:
+        ahead = threading.Thread(target=llm.prefill, args=(mine,),
+                                 kwargs=dict(answer_prefix=prefix, likely=likely, write=300, temperature=0.0))
+        ahead.start()
+        assert started.wait(30)
+        reply = llm.stream(CompletionRequest(theirs, max_tokens=2, temperature=0.0, assistant_prefix=prefix + likely))
+        reply.read()
+        assert ahead.is_alive()  # still writing: nobody asked it to stop
+        ahead.join(60)
+    finally:
+        llm._write_ahead = original
+    assert reply.stats.cached_tokens >= llm.count_tokens(SYSTEM.content)  # the stable prefix, restored
+
+
 def test_the_model_yields_between_tokens_to_urgent_work(llm):
     calls = []
     llm.yield_to = lambda: calls.append(1)

@@ -310,14 +310,14 @@ def test_an_unreliable_speculative_transcript_is_redone_when_it_becomes_the_fina
 @pytest.mark.parametrize("said, silence_ms, resumed, offered", [
     ("I would like to", 60, False, True),  # not finished: the full hang-over is 440 ms away
     ("Thank you so much.", 60, False, True),  # early end in 180 ms
-    ("Thank you so much.", 200, False, True),  # early end in 40 ms: the read-ahead still starts first
+    ("Thank you so much.", 200, False, False),  # early end in 40 ms: the turn itself will read it
     ("I would like to", 60, True, False),  # the caller spoke again before it came: not their final words
 ])
-def test_a_pause_transcript_is_offered_whole_while_it_may_be_the_callers_last_words(
+def test_a_pause_transcript_is_offered_whole_when_the_turn_may_end_later(
         recordings, said, silence_ms, resumed, offered):
     """The speculative transcript of a pause is the caller's final words if the pause ends the turn: it is
     offered as a whole partial (the model reads the whole turn ahead and writes its reply's start), unless the
-    caller has gone on speaking meanwhile."""
+    turn would end too soon for it, or the caller has gone on speaking meanwhile."""
     import threading
 
     from speech.listener import Listener, TranscriptionWorker
