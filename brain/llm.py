@@ -388,9 +388,10 @@ class LlamaCppBackend(LLMBackend):
             while len(self._prefix_states) > self._prefix_capacity:
                 self._prefix_states.popitem(last=False)
 
-    def _save_conversation(self, llm: Any) -> None:
-        """Keep the KV cache as it stands (a conversation after its reply) for that conversation's next turn."""
-        key = tuple(llm._input_ids.tolist())
+    def _save_conversation(self, llm: Any, key: tuple[int, ...] | None = None) -> None:
+        """Keep the KV cache as it stands (a conversation after its reply) for that conversation's next turn
+        (``key``: the start of what it holds that the state stands for; a restore evaluates from its end)."""
+        key = key if key is not None else tuple(llm._input_ids.tolist())
         snapshot = self._snapshot(llm)
         with self._cache_lock:
             for older in [k for k in self._conversations if key[: len(k)] == k]:
@@ -398,6 +399,24 @@ class LlamaCppBackend(LLMBackend):
             self._conversations[key] = snapshot
             while len(self._conversations) > self._conversation_capacity:
                 self._conversations.popitem(last=False)
+
+    def _keep_turn_state(self, llm: Any, request: CompletionRequest, tokens: list[int]) -> None:
+        """After a live turn's reply: keep the KV cache up to the end of the turn's messages, unless a saved state
+        already holds about that much. The conversation's next turn starts with those messages.
+
+        Why: the state is normally saved after the reply by the conversation's own prefill, but that prefill only
+        finds the state in this context if no other call took it meanwhile; under 4 calls, 8 of 25 turns then
+        read 100-200 prompt tokens again (1-2 s there)."""
+        if not self.prefix_cache_enabled:
+            return
+        prompt, _ = self.render(request.messages, generation_prompt=False)
+        turn = self.tokenize_prompt(prompt)
+        if tokens[: len(turn)] != turn or self._held_by(llm, turn) < len(turn):
+            return
+        with self._cache_lock:
+            best = max((len(k) for k in self._conversations if tuple(turn[: len(k)]) == k), default=0)
+        if best < len(turn) - self.WAIT_FOR_READ_AHEAD_TOKENS:
+            self._save_conversation(llm, tuple(turn))
 
     def _use_best_state(self, llm: Any, tokens: list[int], prefix_tokens: list[int]) -> None:
         """Start from the longest saved conversation state that ``tokens`` continue, if it beats what the
@@ -845,6 +864,8 @@ class LlamaCppBackend(LLMBackend):
                             self.yield_to()
                 finally:
                     pieces.close()
+                    if not request.background and stats.completion_tokens:
+                        self._keep_turn_state(llm, request, tokens)
                     stats.total_s = time.perf_counter() - started
                     log.debug("llm: %d prompt tokens (%d cached), first token %.0f ms, %d tokens in %.0f ms (%s)",
                               stats.prompt_tokens, stats.cached_tokens, (stats.first_token_s or 0) * 1000,

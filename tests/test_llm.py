@@ -4,6 +4,7 @@ and the same interface over a real OpenAI-compatible server (python -m llama_cpp
 import json
 import os
 import socket
+from contextlib import contextmanager
 
 import pytest
 
@@ -246,56 +247,74 @@ def test_a_reply_written_ahead_is_the_start_of_the_reply_and_goes_on_as_it_would
         llm._new_sampler = original
 
 
-def test_a_live_turn_waits_for_the_context_reading_its_prompt_ahead(llm):
-    """A turn that comes while its own prompt is read ahead in one context waits for that context (told to stop
-    writing ahead) rather than evaluating its whole prompt again in another."""
+PREFIX, LIKELY = '{"tool": "', 'send_message", "arguments": {"message": "'  # a spoken action's start
+
+
+@contextmanager
+def _writing_ahead(llm, messages, tokens):
+    """A turn read ahead with up to ``tokens`` of its reply written, in a thread: yields it once writing began."""
     import threading
 
-    prefix, likely = '{"tool": "', 'send_message", "arguments": {"message": "'
-    turn = [SYSTEM, ChatMessage("user", "Hello, I would like to book a cleaning with Sam for next Tuesday.")]
-    llm.stream(CompletionRequest([ChatMessage("system", "You are a pirate."), ChatMessage("user", "Ahoy")],
-                                 max_tokens=1)).read()
     started = threading.Event()
     original = llm._write_ahead
     llm._write_ahead = lambda *args: started.set() or original(*args)
+    ahead = threading.Thread(target=llm.prefill, args=(messages,),
+                             kwargs=dict(answer_prefix=PREFIX, likely=LIKELY, write=tokens, temperature=0.0))
     try:
-        ahead = threading.Thread(target=llm.prefill, args=(turn,),
-                                 kwargs=dict(answer_prefix=prefix, likely=likely, write=400, temperature=0.0))
         ahead.start()
         assert started.wait(30)
-        reply = llm.stream(CompletionRequest(turn, max_tokens=2, temperature=0.0, assistant_prefix=prefix + likely))
-        reply.read()
-        ahead.join(10)
-        assert not ahead.is_alive()
+        yield ahead
     finally:
+        ahead.join(60)
         llm._write_ahead = original
+
+
+def _spoken_reply(llm, messages):
+    reply = llm.stream(CompletionRequest(messages, max_tokens=2, temperature=0.0, assistant_prefix=PREFIX + LIKELY))
+    reply.read()
+    return reply
+
+
+def test_a_live_turn_waits_for_the_context_reading_its_prompt_ahead(llm):
+    """A turn that comes while its own prompt is read ahead in one context waits for that context (told to stop
+    writing ahead) rather than evaluating its whole prompt again in another."""
+    import time
+
+    turn = [SYSTEM, ChatMessage("user", "Hello, I would like to book a cleaning with Sam for next Tuesday.")]
+    llm.stream(CompletionRequest([ChatMessage("system", "You are a pirate."), ChatMessage("user", "Ahoy")],
+                                 max_tokens=1)).read()
+    with _writing_ahead(llm, turn, 400) as ahead:
+        reply = _spoken_reply(llm, turn)
+        time.sleep(0.2)
+        assert not ahead.is_alive()  # it stopped writing (400 tokens take seconds)
     assert reply.stats.cached_tokens == reply.stats.prompt_tokens  # the read-ahead context: nothing evaluated again
 
 
 def test_another_conversations_turn_does_not_wait_for_a_read_ahead(llm):
     """A read-ahead shares only the stable prefix with another caller's turn, which restores that prefix in the
     free context: the turn goes ahead at once and the read-ahead goes on writing."""
-    import threading
-
-    prefix, likely = '{"tool": "', 'send_message", "arguments": {"message": "'
     llm.warm_prefix([SYSTEM])
     mine = [SYSTEM, ChatMessage("user", "Hello, I would like to book a cleaning with Sam for next Tuesday.")]
-    theirs = [SYSTEM, ChatMessage("user", "Do you take walk-ins on Saturdays?")]
-    started = threading.Event()
-    original = llm._write_ahead
-    llm._write_ahead = lambda *args: started.set() or original(*args)
-    try:
-        ahead = threading.Thread(target=llm.prefill, args=(mine,),
-                                 kwargs=dict(answer_prefix=prefix, likely=likely, write=300, temperature=0.0))
-        ahead.start()
-        assert started.wait(30)
-        reply = llm.stream(CompletionRequest(theirs, max_tokens=2, temperature=0.0, assistant_prefix=prefix + likely))
-        reply.read()
+    with _writing_ahead(llm, mine, 300) as ahead:
+        reply = _spoken_reply(llm, [SYSTEM, ChatMessage("user", "Do you take walk-ins on Saturdays?")])
         assert ahead.is_alive()  # still writing: nobody asked it to stop
-        ahead.join(60)
-    finally:
-        llm._write_ahead = original
     assert reply.stats.cached_tokens >= llm.count_tokens(SYSTEM.content)  # the stable prefix, restored
+
+
+def test_a_turns_state_is_kept_after_its_reply_even_when_its_context_is_taken(llm):
+    """A live turn's KV cache is kept after its reply up to the end of its messages: other calls then take
+    both contexts, and the conversation's next turn still restores it, reading only the reply and its new words
+    (without it, the whole turn was read again when the after-reply prefill found the context taken)."""
+    history = [SYSTEM, ChatMessage("user", "Hi, I'd like to move my cleaning appointment with Sam to Thursday.")]
+    reply = llm.stream(CompletionRequest(history, max_tokens=12, temperature=0.0))
+    said = reply.read()
+    for other in ("You are a pirate.", "You are a poet."):  # both contexts now hold other conversations
+        llm.stream(CompletionRequest([ChatMessage("system", other), ChatMessage("user", "Ahoy")], max_tokens=1)).read()
+    turn = llm.tokenize_prompt(llm.render(history, generation_prompt=False)[0])
+    following = [*history, ChatMessage("assistant", said), ChatMessage("user", "Thanks. And the time?")]
+    nxt = llm.stream(CompletionRequest(following, max_tokens=1, temperature=0.0))
+    nxt.read()
+    assert nxt.stats.cached_tokens >= len(turn)
 
 
 def test_the_model_yields_between_tokens_to_urgent_work(llm):
