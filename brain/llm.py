@@ -680,7 +680,8 @@ class LlamaCppBackend(LLMBackend):
         import llama_cpp
 
         def stop() -> bool:
-            return bool(self._live_waiting or self._waiting or self._wanted(llm) or (until and until()))
+            return bool(self._live_waiting or self._waiting or self._wanted(llm) or (until and until())
+                        or time.perf_counter() - started > self.WRITE_AHEAD_MAX_S)
 
         def give_way() -> bool:
             """Wait while others' urgent work runs; False: stop instead."""
@@ -690,12 +691,12 @@ class LlamaCppBackend(LLMBackend):
                 time.sleep(0.01)
             return not stop()
 
+        started = time.perf_counter()
         sampler = self._new_sampler(llm, temperature)
         decoder = codecs.getincrementaldecoder("utf-8")(errors="ignore")
         vocab = llm._model.vocab
         tokens: list[int] = []
         text, ended = "", False
-        started = time.perf_counter()
         while give_way():
             token = sampler.sample()
             if llama_cpp.llama_vocab_is_eog(vocab, token):
@@ -711,6 +712,10 @@ class LlamaCppBackend(LLMBackend):
                 self._written[id(llm)] = _Written(tuple(prompt), tokens, text, sampler, temperature, ended)
         log.debug("llm: wrote %d token(s) ahead in %.0f ms: %r", len(tokens), (time.perf_counter() - started) * 1000,
                   text)
+
+    # A reply's start is written ahead for at most this long (pauses included): no hang-over lasts longer, and a
+    # pause that ended in a cough brings no turn to stop it.
+    WRITE_AHEAD_MAX_S = 1.5
 
     @staticmethod
     def _new_sampler(llm: Any, temperature: float, grammar: Any = None) -> TokenSampler:

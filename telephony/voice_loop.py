@@ -45,6 +45,7 @@ from telephony.urgent import FIRST_AUDIO, REPLY_SLACK
 log = logging.getLogger(__name__)
 
 FRAME_MS = 20
+SPEAK_AHEAD_WAIT_FRAMES = 50  # a first piece is spoken ahead only if no caller waits within the next second
 
 
 @dataclass
@@ -327,9 +328,11 @@ class VoiceLoop:
         if dropped() or self._active is not None:
             return
         said = await asyncio.to_thread(self.conversation.first_words_ahead, text)
-        while FIRST_AUDIO.pending and not dropped():
-            await asyncio.sleep(0.02)
-        if not said or dropped() or self._active is not None:
+        waited = 0
+        while FIRST_AUDIO.pending and not dropped() and waited < SPEAK_AHEAD_WAIT_FRAMES:
+            await asyncio.sleep(FRAME_MS / 1000)  # (a pause that ended in a cough brings no turn: bounded)
+            waited += 1
+        if not said or dropped() or self._active is not None or FIRST_AUDIO.pending:
             return
         chunker = SentenceChunker(first_clause_min_chars=FIRST_CLAUSE_CHARS, first_phrase_min_words=FIRST_PHRASE_WORDS)
         pieces = chunker.push(said + " ") + chunker.flush()
