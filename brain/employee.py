@@ -146,6 +146,11 @@ def _content_words(text: str) -> set[str]:
 # time grows with the piece: ~2.4 ms a character here).
 FIRST_CLAUSE_CHARS = 10
 FIRST_PHRASE_WORDS = 4
+
+
+def first_piece_chunker() -> SentenceChunker:
+    """A chunker whose first piece may be such a clause or phrase (a reply's start, and whoever predicts it)."""
+    return SentenceChunker(first_clause_min_chars=FIRST_CLAUSE_CHARS, first_phrase_min_words=FIRST_PHRASE_WORDS)
 _SENTENCE_END = re.compile(r"[.!?…][\"')\]]*$")
 
 
@@ -259,13 +264,11 @@ class Conversation:
         written, whole = self.client.written_ahead(messages)
         if not written:
             return ""
-        chunker = SentenceChunker(first_clause_min_chars=FIRST_CLAUSE_CHARS, first_phrase_min_words=FIRST_PHRASE_WORDS)
+        chunker = first_piece_chunker()
         pieces = chunker.push(written) + (chunker.flush() if whole else [])
-        if not pieces:
-            return ""
+        piece = self._styled(pieces[0]) if pieces else None
         # As _vet would pass it unchanged, without counting a check for a turn that may never come.
-        piece = _MARKDOWN.sub("", pieces[0]).strip()
-        if (not piece or _CODE_LIKE.search(piece) or self.policy.leaks(piece)
+        if (piece is None or self.policy.leaks(piece)
                 or (self.policy.may_begin_secret(piece) and not _SENTENCE_END.search(piece))
                 or self.guard.unsupported(piece, self._support(pending=caller_text))):
             return ""
@@ -326,11 +329,18 @@ class Conversation:
             support |= support_figures(text)
         return support
 
+    @staticmethod
+    def _styled(sentence: str) -> str | None:
+        """The sentence without markdown; None if nothing is left or it is code-like (a small model sometimes
+        writes JSON or markup into what it says: never speak it)."""
+        sentence = _MARKDOWN.sub("", sentence).strip()
+        return None if not sentence or _CODE_LIKE.search(sentence) else sentence
+
     def _vet(self, sentence: str) -> str | None:
         """Style, secrets and facts, in that order; None drops the sentence."""
-        sentence = _MARKDOWN.sub("", sentence).strip()
-        if not sentence or _CODE_LIKE.search(sentence):
-            return None  # a small model sometimes writes JSON or markup into what it says: never speak it
+        sentence = self._styled(sentence)
+        if sentence is None:
+            return None
         if self.policy.filter(sentence) is None:
             return None
         if not self.guard.check(sentence, self._support()):
@@ -435,7 +445,7 @@ class Conversation:
             await self.context.add_message(SystemMessage(content=f"Facts for the next answer: {facts}"))
         # The first clause or phrase is vetted and spoken as soon as it is complete (the caller hears the
         # reply begin a sentence earlier); the limit counts whole sentences.
-        chunker = SentenceChunker(first_clause_min_chars=FIRST_CLAUSE_CHARS, first_phrase_min_words=FIRST_PHRASE_WORDS)
+        chunker = first_piece_chunker()
         sentences = 0
         limiter = ReplyLimiter()
         streamed_any = False

@@ -415,7 +415,7 @@ class LlamaCppBackend(LLMBackend):
             return
         with self._cache_lock:
             best = max((len(k) for k in self._conversations if tuple(turn[: len(k)]) == k), default=0)
-        if best < len(turn) - self.WAIT_FOR_READ_AHEAD_TOKENS:
+        if best < len(turn) - self.FEW_TOKENS:
             self._save_conversation(llm, tuple(turn))
 
     def _use_best_state(self, llm: Any, tokens: list[int], prefix_tokens: list[int]) -> None:
@@ -506,8 +506,8 @@ class LlamaCppBackend(LLMBackend):
                     self._live_last = chosen.last_used
                 self._free.notify_all()
 
-    # A context reading ahead is waited for when it holds this many more of a live turn's prompt than any free one.
-    WAIT_FOR_READ_AHEAD_TOKENS = 8
+    # Fewer tokens than this are not worth a wait for a context reading ahead, nor a saved state of their own.
+    FEW_TOKENS = 8
 
     def _worth_waiting(self, free: list[_Context], tokens: Sequence[int]) -> bool:
         """Whether a live turn should wait for a busy context that is reading its prompt ahead (a prefill, or a
@@ -527,7 +527,7 @@ class LlamaCppBackend(LLMBackend):
             saved = max((len(k) for k in (*self._conversations, *self._prefix_states) if tuple(tokens[: len(k)]) == k),
                         default=0)
         elsewhere = max([saved, *(self._held_by(c.llm, tokens) for c in free)])
-        if shared(best) < elsewhere + self.WAIT_FOR_READ_AHEAD_TOKENS:
+        if shared(best) < elsewhere + self.FEW_TOKENS:
             return False
         if not best.wanted:
             log.debug("llm: a live turn waits for the context reading its prompt ahead (%d tokens shared, %d elsewhere)",
@@ -535,15 +535,13 @@ class LlamaCppBackend(LLMBackend):
         best.wanted = True
         return True
 
-    def _wanted(self, llm: Any) -> bool:
-        return any(c.wanted for c in self._contexts if c.llm is llm)
+    def _holder(self, llm: Any) -> _Context:
+        return next(c for c in self._contexts if c.llm is llm)
 
     def _reading(self, llm: Any, tokens: Sequence[int]) -> None:
         """Say which prompt a read-ahead in this context is making it hold (a live turn may wait for it)."""
         with self._free:
-            for c in self._contexts:
-                if c.llm is llm:
-                    c.reading = tuple(tokens)
+            self._holder(llm).reading = tuple(tokens)
 
     def _live_turns(self) -> int:
         """Live turns using or waiting for the model (background work gives way to them: on 2 cores, notes
@@ -632,8 +630,7 @@ class LlamaCppBackend(LLMBackend):
         return ahead
 
     def _prefill_turn(self, messages: Sequence[ChatMessage], answer_prefix: str, likely: str, write: int,
-                      temperature: float, until: Callable[[], bool] | None,
-                      defer: Callable[[], bool] | None = None) -> int:
+                      temperature: float, until: Callable[[], bool] | None, defer: Callable[[], bool] | None) -> int:
         """Evaluate a whole turn's prompt (the caller's words may still be their final ones) and keep the logits
         after it, so the turn, if it comes with these words, chooses its action without evaluating anything;
         with ``write``, the reply's first tokens after ``likely`` are written ahead as well."""
@@ -680,7 +677,7 @@ class LlamaCppBackend(LLMBackend):
         import llama_cpp
 
         def stop() -> bool:
-            return bool(self._live_waiting or self._waiting or self._wanted(llm) or (until and until())
+            return bool(self._live_waiting or self._waiting or context.wanted or (until and until())
                         or time.perf_counter() - started > self.WRITE_AHEAD_MAX_S)
 
         def give_way() -> bool:
@@ -692,6 +689,7 @@ class LlamaCppBackend(LLMBackend):
             return not stop()
 
         started = time.perf_counter()
+        context = self._holder(llm)
         sampler = self._new_sampler(llm, temperature)
         decoder = codecs.getincrementaldecoder("utf-8")(errors="ignore")
         vocab = llm._model.vocab
@@ -730,18 +728,21 @@ class LlamaCppBackend(LLMBackend):
         with self._cache_lock:
             written = self._written.pop(id(llm), None)
         if (written is None or written.prompt != tuple(tokens) or written.temperature != request.temperature
-                or request.json_schema is not None or llm.n_tokens != written.cached):
-            return None
-        if self._held_by(llm, [*written.prompt, *written.tokens][: written.cached]) != written.cached:
+                or request.json_schema is not None or not self._still_held(llm, written)):
             return None
         return written
+
+    def _still_held(self, llm: Any, written: _Written) -> bool:
+        """Whether the context's KV cache still holds exactly the prompt and the tokens written ahead after it."""
+        held = [*written.prompt, *written.tokens][: written.cached]
+        return llm.n_tokens == written.cached and self._held_by(llm, held) == written.cached
 
     def written_ahead(self, messages: Sequence[ChatMessage], assistant_prefix: str) -> str:
         prompt, _ = self.render(messages)
         key = tuple(self.tokenize_prompt(prompt + assistant_prefix))
         with self._cache_lock:
             return next((w.text for c in self._contexts if (w := self._written.get(id(c.llm))) is not None
-                         and w.prompt == key and c.llm.n_tokens == w.cached), "")
+                         and w.prompt == key and self._still_held(c.llm, w)), "")
 
     def _ready_logits(self, llm: Any, tokens: list[int]) -> Any | None:
         """The logits after ``tokens`` kept by a turn prefill of this context, if its cache still holds them."""

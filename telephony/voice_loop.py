@@ -30,7 +30,7 @@ from typing import Callable
 import numpy as np
 from autogen_core import CancellationToken
 
-from brain.employee import FIRST_CLAUSE_CHARS, FIRST_PHRASE_WORDS, Conversation, SpeechDelta, ToolUsed
+from brain.employee import Conversation, SpeechDelta, ToolUsed, first_piece_chunker
 from config.settings import VADSettings
 from memory.records import TurnRecord as StoredTurn
 from speech.audio import PCM, trim_leading_silence
@@ -334,8 +334,7 @@ class VoiceLoop:
             waited += 1
         if not said or dropped() or self._active is not None or FIRST_AUDIO.pending:
             return
-        chunker = SentenceChunker(first_clause_min_chars=FIRST_CLAUSE_CHARS, first_phrase_min_words=FIRST_PHRASE_WORDS)
-        pieces = chunker.push(said + " ") + chunker.flush()
+        pieces = self._pieces(said + " ", first=True)  # as _answer will cut the turn's first delta
         if pieces:
             synthesis = asyncio.ensure_future(asyncio.to_thread(self.tts.synthesize_piece, pieces[0], self.rate))
             self._spoken_ahead = (pieces[0], synthesis)
@@ -387,6 +386,12 @@ class VoiceLoop:
         async with self._turn_lock:  # the agent is not re-entrant: utterances are answered in order
             await self._answer(record)
 
+    @staticmethod
+    def _pieces(text: str, *, first: bool) -> list[str]:
+        """A reply's delta cut into Piper's pieces; the turn's first may begin with a short clause or phrase."""
+        chunker = first_piece_chunker() if first else SentenceChunker()
+        return chunker.push(text) + chunker.flush()
+
     def _queued_s(self) -> float:
         """Seconds of reply audio queued ahead of the line."""
         with self._play_lock:
@@ -415,9 +420,7 @@ class VoiceLoop:
                     if first:
                         record.first_token_s = time.perf_counter() - started
                         log.debug("first text: %r", event.text[:40])
-                    chunker = SentenceChunker(first_clause_min_chars=FIRST_CLAUSE_CHARS if first else 0,
-                                              first_phrase_min_words=FIRST_PHRASE_WORDS if first else 0)
-                    for piece in chunker.push(event.text) + chunker.flush():
+                    for piece in self._pieces(event.text, first=first):
                         await self._synth(piece, record, started, said)
                 elif isinstance(event, ToolUsed):
                     record.tools.append(event.name)
