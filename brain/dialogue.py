@@ -21,14 +21,17 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any, Callable
 
 import numpy as np
 
-from brain.prompt import business_hours_text, caller_name
+from brain.directory import Directory, Person
+from brain.hours import HoursAnswerer
+from brain.knowledge import FOLLOW_UP, Answer, content_stems
+from brain.prompt import caller_name
 from config.settings import JobSettings
 from memory.embeddings import Embedder
-from brain.knowledge import Answer
 
 INTENT_EXEMPLARS: dict[str, list[str]] = {
     "leave_message": [
@@ -54,19 +57,42 @@ INTENT_EXEMPLARS: dict[str, list[str]] = {
         "what services do you offer", "is there parking", "what is your address", "how long does it take",
     ],
 }
+# An hours question names opening/closing with a time or day, or says "hours"; "opening a new account" does not.
+_DAY_WORDS = r"(today|tonight|tomorrow|now|monday|tuesday|wednesday|thursday|friday|saturday|sunday|weekends?|holidays?|" \
+             r"christmas|new year'?s?|morning|evening|lunch|later)"
+HOURS_QUESTION = re.compile(
+    r"\b(opening|business|office|working) hours\b|\byour hours\b|\bhours (of|on|for|are|today|tomorrow)\b|^\W*hours\W*$"
+    r"|\b(are|is) (you|it|the \w+|your \w+) (still )?(open|closed)\b|\bwhat time\b[^?]*\b(open|close|closing|shut)\b"
+    r"|\bwhen (do|are|will|does) (you|it|the \w+) (open|close|shut)\b|\bwhen (are|is) (you|it) (open|closed)\b"
+    r"|\b(open|close|closing|closed|shut)\b[^?.]*\b" + _DAY_WORDS + r"\b"
+    r"|\b(how late|until when|till when)\b",
+    re.I)
+# Conversation mechanics: words about the call itself, not the business.
+_PRESENCE = re.compile(r"^\W*(hello|hi|hey)?\W*(are you (still )?there|can you hear me|is anyone there|anybody there|"
+                       r"are you still with me|hello)\W*$", re.I)
+_REPEAT = re.compile(r"^\W*(sorry|pardon|excuse me)?\W*(what was that|say that again|could you (please )?(say|repeat) that"
+                     r"( again)?|can you (please )?(say|repeat) that( again)?|repeat that|come again|pardon|sorry|"
+                     r"i didn'?t (catch|get|hear) (that|you)|what did you say)\W*(please)?\W*(again)?\W*$", re.I)
+_THANKS = re.compile(r"^\W*(ok(ay)?|great|perfect|lovely|brilliant|cool|good|all right|alright)?[\s,.!]*"
+                     r"(thanks?|thank you|cheers)( (so|very) much)?( for that| for your help)?\W*$", re.I)
+_AFFIRM = re.compile(r"^\W*(yes|yeah|yep|yup|correct|right|exactly|perfect|that'?s (right|correct|it)|sounds good)"
+                     r"[\s,.!]*((yes|yeah|that'?s|it'?s) (right|correct|it|fine|good)|thanks?|thank you|perfect|great)?\W*$",
+                     re.I)
+_CORRECTION = re.compile(r"^\W*(no|nope|sorry|actually|wait|not quite|that'?s wrong|wrong number)\b", re.I)
 KEYWORDS: list[tuple[str, re.Pattern[str]]] = [
     ("goodbye", re.compile(r"^\W*(ok(ay)?|no|thanks?|thank you|great|perfect)?[\s,.!]*(that'?s (all|it|everything)[\s,.!]*)?"
                            r"(thanks?( you)?( so much)?[\s,.!]*)?(good)?bye\b"
                            r"|^\W*(no[\s,.!]*)?that'?s (all|it|everything)([\s,.!]*(thanks?|thank you)( so much)?)?\W*$", re.I)),
     ("callback", re.compile(r"\bcall (me )?back\b|\bcallback\b|\breturn (my|the) call\b", re.I)),
-    ("leave_message", re.compile(r"\b(leave|take|pass on|give)( \w+)? (message|note)\b|\b(tell|let)\s+(\w+\.?\s+){1,3}(know\b|that\b)"
+    ("leave_message", re.compile(r"\b(leave|take|pass on|pass|give|send|get)( \w+)? (message|note)\b|\b(tell|let)\s+(\w+\.?\s+){1,3}(know\b|that\b)"
                                  r"|\bmessage for\b", re.I)),
-    ("leave_message", re.compile(r"(?:^|(?<=[.!?])\s)\W*(?:please\s+)?tell\s+(?:the\s+)?(?:dr\.?\s+|doctor\s+)?[A-Z]",
+    ("leave_message", re.compile(r"(?:^|(?<=[.!?])\s)\W*(?:(?:and|also|oh|so)[\s,]+)?(?:please\s+)?tell\s+(?:the\s+)?(?:dr\.?\s+|doctor\s+)?[A-Z]",
                                  re.I)),
-    ("transfer", re.compile(r"\b(transfer|put me through|connect me|patch me)\b|\b(speak|talk) (to|with)\b", re.I)),
+    ("transfer", re.compile(r"\b((?<!bank )(?<!wire )(?<!money )(?<!balance )transfer(?! fee)|put me through|connect me|patch me)\b|\b(speak|talk) (to|with)\b", re.I)),
     ("identity", re.compile(r"\b(remember|know) (my name|who i am|me)\b|\bwhat'?s my name\b|\bwho am i\b", re.I)),
-    ("hours", re.compile(r"\b(open|close|closing|opening|hours)\b", re.I)),
+    ("hours", HOURS_QUESTION),
 ]
+_PRICE_WORDS = re.compile(r"\b(cost|costs|price|prices|fee|fees|charge|charges|how much|pay)\b", re.I)
 _NAME_INTRO = re.compile(r"\b(?i:my name is|this is|i am|i'm|it'?s)\s+([A-Z][a-z]+(?:\s+[A-Z][a-z]+)?)(?![\w']*'s)\b(?!')")
 _NOT_NAMES = {"Calling", "Me", "Just", "Here", "Not", "Fine", "Good", "Interested", "Looking", "Sorry", "The", "Again"}
 _PHONE = re.compile(r"(\+?\d[\d\s().-]{5,}\d)")
@@ -80,12 +106,25 @@ _SELF_ID = re.compile(r"^\s*(?:hi|hello|hey)?[\s,]*(?:this is|i'?m|i am|it'?s|my
 _CALL_ME = re.compile(r"^\s*(?:(?:you can )?(?:call|reach) me (?:back )?(?:at|on)|my number is|i'?m at|at)?\s*[\d\s().+-]*$", re.I)
 _PREFERENCE = re.compile(
     r"\b(?:i|we) (?:really )?(?:prefer|like|'d prefer|would prefer|always|usually|never|live in|'ve got|get really|"
-    r"get nervous|am allergic|'m allergic|am nervous|'m nervous)\b|\bplease (?:always|make sure|remember|tell|knock|"
+    r"get nervous|am allergic|'m allergic|am nervous|'m nervous|run|own|can only|can't|cannot|only ever)\b|\bplease (?:always|make sure|remember|tell|knock|"
     r"don't|do not)\b|\bis my \w+", re.I)
-_SELF_QUESTION = re.compile(r"\b(?:do|did|have) i\b|\bi (?:told|said|asked|mentioned)\b|\bmy (?:usual|preference)", re.I)
+_ASK_WORDS = set("what which whats was were is are my me tell told give gave did do you have remind again please the "
+                 "that".split())
+_SELF_QUESTION = re.compile(r"\bdid i\b|\bhave i (?:told|given|said|mentioned)\b|\bdo i (?:like|prefer|usually|always|normally)\b|\bi (?:told|said|asked|mentioned|gave)\b|\bmy (?:usual|preference)"
+                            r"|\bwhat(?:'s| is| was| were| are)? my\b|\bwhich (?:\w+ )?(?:is|was) mine\b|\bremind me\b"
+                            r"|\b(?:do|did) you (?:have|keep|remember|still have) my\b"
+                            r"|\b(?:do you have|have you got|you have) (?:\w+ ){0,4}(?:for|of|on)\b.*\bme\b"
+                            r"|\b(?:do|did) you (?:still )?(?:remember|recall) (?:what|whose|which|who|when|where|how)\b", re.I)
+# A caller's own facts, worth keeping for their next call: "my booking reference is ...", "my son's name is
+# Tom", "please use my new number ... from now on".
+_OWN_FACT = re.compile(r"\bmy (?:[\w'’-]+ ){0,6}(?:is|are|was)\b\s+\S"
+                       r"|\bmy (?:son|daughter|child|kid|husband|wife|partner|dog|cat|pet|mother|father|mum|mom|dad)(?:'s)?\s+[A-Z][a-z]+"
+                       r"|\bmy (?:\w+ )?(?:son|daughter|child|kid|dog|cat|"
+                       r"pet|husband|wife|partner)(?:'s| is)?\b.*\b(?:called|named)\b|\b(?:use|call me on|reach me on|"
+                       r"try me on)\b.*\d{3}|\bnew (?:phone |mobile |cell )?number\b", re.I)
 _PRIVACY = re.compile(
     r"\b(?:last|previous|other|another|earlier) (?:caller|person|customer|patient)\b|\bwho (?:else )?called\b"
-    r"|\b(?:did|has) (?:someone|anyone|somebody|\w+ \w+) (?:call|phone|ring)\b|\bwhat did (?:\w+ ){1,2}(?:say|tell|want)\b"
+    r"|\b(?:did|has) (?:someone|anyone|somebody|\w+ \w+) (?:call|phone|ring)\b|\bwhat did (?!i\b)(?:\w+ ){1,2}(?:say|tell|want)\b"
     r"|\b(?:personal|private|home|cell|mobile) (?:number|phone|address|cell)\b|\bneighbou?r\b"
     r"|\bmy (?:husband|wife|partner|son|daughter|mother|father|boss) (?:\w+ )?(?:called|rang|phoned)\b"
     r"|\b(?:when|where|what) does (?:he|she) (?:live|like)\b",
@@ -94,6 +133,8 @@ _PRIVACY = re.compile(
 PRIVACY_REPLY = "I'm sorry, I can't share information about other callers or our staff's private details."
 _WHEN = re.compile(r"\b((?:tomorrow|today|tonight|this|next|on|at|in|after|before|around|monday|tuesday|wednesday|"
                    r"thursday|friday|saturday|sunday)\b[^.?!,]*)", re.I)
+_GREETING = re.compile(r"^\s*(?:hi|hello|hey|good (?:morning|afternoon|evening))\b[\s,!.]*", re.I)
+_QUESTION_START = re.compile(r"^\W*(what|when|where|who|which|why|how|do|does|did|is|are|can|could|will|would)\b", re.I)
 _SWAPS = [(r"\bmy\b", "your"), (r"\bI'm\b", "you're"), (r"\bI am\b", "you are"), (r"\bI\b", "you"), (r"\bme\b", "you"),
           (r"\bmine\b", "yours")]
 GENERIC = {"someone", "somebody", "anyone", "a", "them", "him", "her", "you", "me", "us", "it", "that", "person",
@@ -112,10 +153,11 @@ class Reply:
 
 @dataclass
 class DialogueState:
-    pending: str | None = None  # "message_recipient" | "message_content" | "callback_when"
+    pending: str | None = None  # "message_recipient" | "message_content" | "callback_when" | "transfer_which"
     recipient: str = ""
     content: str = ""
     number: str = ""
+    choices: tuple[Person, ...] = ()  # "transfer_which": the people the caller may have meant
 
 
 def to_second_person(text: str) -> str:
@@ -161,6 +203,11 @@ class Receptionist:
         human_block: Callable[[], str],
         remember: Callable[[str], None],
         min_passage_score: float = 0.45,
+        *,
+        hours: HoursAnswerer | None = None,
+        directory: Directory | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+        forget: Callable[[str], None] | None = None,
     ) -> None:
         self.job = job
         self.router = router
@@ -168,15 +215,21 @@ class Receptionist:
         self.caller_number = caller_number
         self.human_block = human_block
         self.remember = remember
+        self.forget = forget or (lambda line: None)
         self.min_passage_score = min_passage_score
+        self.hours = hours or HoursAnswerer(job, [])
+        self.directory = directory or Directory(job, [])
+        self.clock = clock
         self.state = DialogueState()
         self.last_support: list[str] = []  # the document sentences the last answer came from
+        self.last_reply = ""  # what was said last (for "sorry, say that again")
+        self.last_question = ""  # the last question put to the documents (a follow-up refers to it)
+        self.last_stored: Reply | None = None  # the message or callback just taken (a correction amends it)
 
     # -- helpers ---------------------------------------------------------------------------------
     def _offer(self) -> str:
-        targets = list(self.job.transfers)
-        if targets:
-            return f"I can take a message, or put you through to {' or '.join(targets[:2])}."
+        if self.directory.targets:
+            return f"I can take a message, or put you through to {self.directory.alternatives()}."
         return "I can take a message for you."
 
     def dont_know(self) -> str:
@@ -186,19 +239,6 @@ class Receptionist:
         match = _PHONE.search(text)
         return re.sub(r"[^\d+]", "", match.group(1)) if match and len(re.sub(r"\D", "", match.group(1))) >= 7 else ""
 
-    def _target(self, text: str) -> str | None:
-        lowered = text.lower()
-        for key in self.job.transfers:
-            if key.lower() in lowered:
-                return key
-        vector = self.router.embedder.embed_one(text)
-        best, best_score = None, 0.55
-        for key, target in self.job.transfers.items():
-            score = float(self.router.embedder.embed_one(f"{key}: {target.description}") @ vector)
-            if score > best_score:
-                best, best_score = key, score
-        return best
-
     def _learn_name(self, text: str) -> None:
         match = _NAME_INTRO.search(text)
         if match and not caller_name(self.human_block()):
@@ -206,37 +246,138 @@ class Receptionist:
             if name.split()[0] not in _NOT_NAMES and name.lower() not in {self.job.name.lower(), self.job.company.lower()}:
                 self.remember(f"Name: {name}")
 
-    # -- the flows -------------------------------------------------------------------------------
-    def _learn_preferences(self, text: str) -> None:
-        for sentence in re.split(r"(?<=[.!?])\s+", text):
-            is_question = sentence.rstrip().endswith("?") or _SELF_QUESTION.search(sentence)
-            if _PREFERENCE.search(sentence) and not _PRIVACY.search(sentence) and not is_question:
-                clause = _SELF_ID.sub("", sentence).strip(" ,")
-                if clause and clause.lower() not in self.human_block().lower():
-                    self.remember(f"Caller said: {clause}")
+    # -- the caller's own facts --------------------------------------------------------------------
+    def _learn_preferences(self, text: str) -> list[str]:
+        """Keep what the caller says of themselves; returns what was kept."""
+        kept: list[str] = []
+        clauses = [c for s in re.split(r"(?<=[.!?])\s+", text)
+                   for c in re.split(r",\s+(?=(?:can|could|would|will) you\b)|\s+(?:also|and also)[,\s]+", s, flags=re.I)]
+        for sentence in clauses:
+            is_question = (sentence.rstrip().endswith("?") and _QUESTION_START.match(sentence)) or _SELF_QUESTION.search(sentence)
+            if is_question or _PRIVACY.search(sentence):
+                continue
+            if _PREFERENCE.search(sentence) or _OWN_FACT.search(sentence):
+                clause = _GREETING.sub("", _SELF_ID.sub("", sentence)).strip(" ,")
+                if not clause or clause.lower() in self.human_block().lower():
+                    continue
+                number = self._number_in(clause)
+                if number and re.search(r"\b(new|use|from now on|instead|call me on|reach me on|try me on)\b", clause, re.I):
+                    for line in self.human_block().splitlines():
+                        if line.startswith("Callback number:"):
+                            self.forget(line)
+                    self.remember(f"Callback number: {number}")
+                self.remember(f"Caller said: {clause.rstrip('?')}")
+                kept.append(clause.rstrip("?. "))
+        return kept
 
     def _about_themselves(self, text: str) -> Reply | None:
-        lines = [line[len("Caller said:"):].strip() for line in self.human_block().splitlines()
-                 if line.startswith("Caller said:")]
-        if not lines or not _SELF_QUESTION.search(text):
+        """"What's my booking reference?", "which number did I give you?": from this caller's memory only."""
+        if not _SELF_QUESTION.search(text):
             return None
-        scores = self.router.embedder.embed(lines) @ self.router.embedder.embed_one(text)
-        best = int(np.argmax(scores))
-        if scores[best] < 0.3:
+        lines = [line for line in self.human_block().splitlines() if line.strip()]
+        said = [line[len("Caller said:"):].strip() for line in lines if line.startswith("Caller said:")]
+        wanted = content_stems(text) - content_stems(" ".join(_ASK_WORDS))
+        if re.search(r"\bnumber\b", text, re.I):
+            numbers = [line.split(":", 1)[1].strip() for line in lines if line.startswith("Callback number:")]
+            if numbers:
+                return Reply(f"The number you gave us is {numbers[-1]}.", intent="recall")
+        if not said:
             return None
-        return Reply(f"You told us: {to_second_person(lines[best])}.", intent="recall")
+        overlap = [len(wanted & content_stems(line)) for line in said]
+        if wanted and max(overlap) > 0:
+            best = max(range(len(said)), key=lambda i: (overlap[i], i))
+        else:
+            scores = self.router.embedder.embed(said) @ self.router.embedder.embed_one(text)
+            best = int(np.argmax(scores))
+            if scores[best] < 0.3:
+                return None
+        return Reply(f"You told us: {to_second_person(said[best])}.", intent="recall")
 
+    # -- conversation mechanics ----------------------------------------------------------------
+    def _mechanics(self, text: str) -> Reply | None:
+        if _REPEAT.match(text) and self.last_reply:
+            return Reply(self.last_reply, intent="repeat")
+        if _PRESENCE.match(text):
+            return Reply("Yes, I'm here. How can I help you?", intent="presence")
+        if _THANKS.match(text):
+            return Reply("You're welcome. Is there anything else I can help you with?", intent="thanks")
+        if _AFFIRM.match(text):
+            return Reply("Great. Is there anything else I can help you with?", intent="affirm")
+        return None
+
+    def _amend(self, text: str) -> Reply | None:
+        """"No, it's 555-0199" right after a message or callback was taken: the number is corrected."""
+        stored, number = self.last_stored, self._number_in(text)
+        if stored is None or not number or not _CORRECTION.search(text) and len(text.split()) > 6:
+            return None
+        arguments = dict(stored.arguments)
+        key = "callback_number" if "callback_number" in arguments else "number"
+        arguments[key] = number
+        arguments["message" if key == "callback_number" else "reason"] = (
+            arguments.get("message" if key == "callback_number" else "reason", "") + " (number corrected)").strip()
+        self.last_stored = Reply(stored.text, stored.tool, arguments, stored.intent)
+        return Reply(f"Thanks, I've corrected that. We'll call you back on {number}.", stored.tool, arguments,
+                     stored.intent)
+
+    # -- the flows -------------------------------------------------------------------------------
     def handle(self, text: str) -> Reply | None:
+        reply = self._handle(text)
+        if reply is not None:
+            if reply.tool in ("take_message", "schedule_callback"):
+                self.last_stored = reply
+            elif reply.intent not in ("repeat", "presence", "affirm", "thanks"):
+                self.last_stored = None
+        return reply
+
+    def _handle(self, text: str) -> Reply | None:
         if _PRIVACY.search(text):
             return Reply(PRIVACY_REPLY, intent="privacy")
         self._learn_name(text)
-        self._learn_preferences(text)
         if self.state.pending:
             return self._continue(text)
+        amended = self._amend(text)
+        if amended is not None:
+            return amended
+        learned = self._learn_preferences(text)
+        mechanics = self._mechanics(text)
+        if mechanics is not None:
+            return mechanics
         recalled = self._about_themselves(text)
         if recalled is not None:
             return recalled
+        parts = self._parts(text)
+        if len(parts) > 1:
+            return self._several(parts)
+        reply = self._one(text)
+        updated_number = any(self._number_in(c) for c in learned) and not _WHEN.search(text)
+        if (reply is None or (updated_number and reply.intent == "callback")) and learned and not self._asks_more(
+                text, learned):
+            noted = "; ".join(to_second_person(c) for c in learned)
+            return Reply(f"Thank you, I've noted that {noted}. Is there anything else I can help you with?",
+                         intent="noted")
+        return reply
+
+    @staticmethod
+    def _asks_more(text: str, learned: list[str]) -> bool:
+        """Does the turn ask something beyond stating the caller's own facts ("can you keep that on file?")?"""
+        rest = text
+        for clause in learned:
+            rest = rest.replace(clause, " ")
+        rest = _GREETING.sub("", rest.strip(" ,.!?"))
+        if re.search(r"\b(keep|note|save|record|remember|file|write)\b", rest, re.I):
+            return False  # asking to note it is what was done
+        return bool(_QUESTION_START.match(rest.strip(" ,.!?")) or rest.strip().endswith("?"))
+
+    def _intent(self, text: str) -> str:
         intent, _score = self.router.classify(text)
+        if intent == "hours" and _PRICE_WORDS.search(text) and not HOURS_QUESTION.search(text):
+            return "question"
+        if intent == "goodbye" and _THANKS.match(text):
+            return "thanks"
+        return intent
+
+    def _one(self, text: str) -> Reply | None:
+        intent = self._intent(text)
         if intent == "leave_message":
             return self._message(text)
         if intent == "transfer":
@@ -245,8 +386,11 @@ class Receptionist:
             return self._callback(text)
         if intent == "goodbye":
             return Reply(f"Thank you for calling {self.job.company}. Goodbye!", "end_call", {}, intent)
+        if intent == "thanks":
+            return Reply("You're welcome. Is there anything else I can help you with?", intent=intent)
         if intent == "hours":
-            return Reply(f"Our hours are {business_hours_text(self.job)}.", intent=intent)
+            self.last_support = [e.text for e in self.hours.exceptions]  # the fact guard checks against them
+            return Reply(self.hours.answer(text, self.clock()), intent=intent)
         if intent == "identity":
             name = caller_name(self.human_block())
             if name:
@@ -254,10 +398,51 @@ class Receptionist:
             return Reply("I'm sorry, I don't have your name yet. May I have it?", intent=intent)
         return None  # a question or small talk: answered from the documents or by the model
 
+    _SPLIT = re.compile(r"(?<=[.!?])\s+|,?\s+(?:and|also|plus)\s+(?=(?:can|could|would|will|please|i'?d like|what|when|"
+                        r"where|how|do|does|is|are)\b)", re.I)
+
+    def _parts(self, text: str) -> list[str]:
+        """A question and a request in one turn, as their two parts (else the turn whole)."""
+        pieces = [p.strip() for p in self._SPLIT.split(text) if p and p.strip()]
+        acting = [p for p in pieces if self._intent(p) in ("leave_message", "transfer", "callback")]
+        asking = [p for p in pieces if p not in acting and (p.endswith("?") or _QUESTION_START.match(p))]
+        if not acting or not asking or len(acting) > 1:
+            return [text]
+        if self._intent(acting[0]) == "transfer" and self.directory.match(acting[0]).kind == "none":
+            return [text]  # "Is Mr Ortega in today? Could you put me through?": one request, its person elsewhere
+        # The request keeps everything after it (a message's content and number follow it).
+        start = text.find(acting[0])
+        return [*[a for a in asking if text.find(a) < start][:1], text[start:]] if any(
+            text.find(a) < start for a in asking) else [text[start:], asking[0]]
+
+    def _several(self, parts: list[str]) -> Reply:
+        said, tool, arguments, intents = [], None, {}, []
+        support: list[str] = []
+        for part in parts:
+            self.last_support = []
+            reply = self._one(part)
+            if reply is None:
+                reply = self.answer_from_documents(part)
+            support += self.last_support
+            said.append(reply.text)
+            intents.append(reply.intent)
+            if reply.tool and tool is None:
+                tool, arguments = reply.tool, reply.arguments
+        self.last_support = support
+        return Reply(" ".join(said), tool, arguments, "+".join(intents))
+
     def answer_from_documents(self, question: str) -> Reply:
-        """The document sentence that answers the question, or an honest 'I don't have that'."""
-        found = self.answer(question)
-        self.last_support = [found.text] if found else []
+        """The document sentence that answers the question, or an honest 'I don't have that'. A follow-up
+        ("and what would two of those cost?") is asked together with the question before it."""
+        asked = question
+        if self.last_question and FOLLOW_UP.search(question):
+            asked = f"{question} {self.last_question}"
+        self.last_question = question
+        found = self.answer(asked)
+        questions = [s for s in re.split(r"(?<=[.!?])\s+", question) if s.strip().endswith("?")]
+        if found is None and questions and questions[-1].strip() != question.strip():
+            found = self.answer(questions[-1])  # "My order is about $800. Do I have to pay it all up front?"
+        self.last_support = [found.support or found.text] if found else []
         if found is None:
             return Reply(self.dont_know(), intent="unknown")
         return Reply(found.text, intent="question")
@@ -331,17 +516,51 @@ class Receptionist:
             state.content = self._content_after(text, end) or _PHONE.sub("", text).strip(" .?!")
             state.pending = None
             return self._store_message()
+        if state.pending == "transfer_which":
+            return self._which(text)
         if state.pending == "callback_when":
             state.pending = None
+            if _QUESTION_START.match(text) and not _WHEN.search(text):
+                self.state = DialogueState()
+                return self._handle(text)
             return self._store_callback(text.strip(" .") or "as soon as possible", self._number_in(text))
         self.state = DialogueState()
         return Reply(self.dont_know())
 
     def _transfer(self, text: str) -> Reply:
-        target = self._target(text)
-        if target is None:
-            return Reply(f"I'm sorry, I can't transfer you there. {self._offer()}", intent="transfer_refused")
-        return Reply(f"Sure, I'm putting you through to {target} now.", "transfer_call", {"to": target}, "transfer")
+        found = self.directory.match(text)
+        if found.kind == "target":
+            return Reply(f"Sure, I'm putting you through to {found.target} now.", "transfer_call", {"to": found.target},
+                         "transfer")
+        if found.kind == "ambiguous":
+            self.state = DialogueState(pending="transfer_which", choices=found.people)
+            options = [p.described() for p in found.people[:3]]
+            return Reply(f"We have {len(found.people)} people that could be: {' or '.join(options)}. Which one would "
+                         "you like?", intent="transfer_which")
+        if found.kind == "person_unreachable":
+            person = found.people[0]
+            return Reply(f"I'm sorry, I can't put you through to {person.name} directly. I can take a message for "
+                         f"{person.first}" + (f", or put you through to {self.directory.alternatives()}." if
+                                              self.directory.targets else "."), intent="transfer_refused")
+        return Reply(f"I'm sorry, I can't transfer you there. {self._offer()}", intent="transfer_refused")
+
+    def _which(self, text: str) -> Reply:
+        """The answer to "which one would you like?"."""
+        choices = self.state.choices
+        self.state = DialogueState()
+        wanted = content_stems(text)
+        scored = [(len(wanted & content_stems(f"{p.name} {p.about} {p.transfer or ''}")), p) for p in choices]
+        top = max((s for s, _ in scored), default=0)
+        best = [p for s, p in scored if s == top]
+        if top == 0 or len(best) != 1:
+            return self._transfer(text) if self._intent(text) == "transfer" else Reply(
+                f"I'm sorry, I didn't catch which one. {self._offer()}", intent="transfer_which")
+        person = best[0]
+        if person.transfer:
+            return Reply(f"Sure, I'm putting you through to {person.transfer} now.", "transfer_call",
+                         {"to": person.transfer}, "transfer")
+        return Reply(f"I'm sorry, I can't put you through to {person.name} directly. I can take a message for "
+                     f"{person.first}.", intent="transfer_refused")
 
     def _callback(self, text: str) -> Reply:
         when = _WHEN.search(text)

@@ -13,6 +13,7 @@ import logging
 import re
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import AsyncIterator, Callable
 
 from autogen_agentchat.agents import AssistantAgent
@@ -30,6 +31,8 @@ from autogen_core.models import AssistantMessage, SystemMessage, UserMessage
 from brain.client import MAX_TOOL_ROUNDS, EmployeeModelClient, to_chat
 from brain.context import EmployeeContext
 from brain.dialogue import IntentRouter, Receptionist, Reply
+from brain.directory import Directory
+from brain.hours import HoursAnswerer, exception_texts
 from brain.facts import FactGuard, support_figures
 from brain.knowledge import KnowledgeIndex
 from brain.policy import REFUSAL, Policy
@@ -90,6 +93,8 @@ _MARKDOWN = re.compile(r"(\*\*|__|`|^#+\s*|^\s*[-*•]\s+|^\s*\d+\.\s+)", re.M)
 _QUESTION = re.compile(r"\?\s*$|^\s*(what|when|where|who|whom|which|why|how|do|does|did|is|are|can|could|will|would|"
                        r"should|may|have|has)\b", re.I)
 _CODE_LIKE = re.compile(r'[{}<>\[\]]|"tool"|\\"|_{2,}|(\w+_){3,}')
+_CLAIMED_FREE = re.compile(r"^\W*(?:please\s+)?(?:confirm|tell me|say|agree|admit)\s+(?:that\s+)?(.+?)\s+(?:is|are)\s+"
+                           r"(?:now\s+)?(?:free|free of charge|at no cost)\W*$", re.I)
 MAX_SENTENCES = 2  # telephone style: one or two sentences unless asked
 MAX_REPLY_WORDS = 40
 
@@ -163,7 +168,19 @@ class Brain:
         self.backend = backend or load_backend(settings.llm)
         self.memory = memory or open_memory(settings.memory_path, settings.memory)
         self.router = IntentRouter(self.memory.embedder)
-        self.knowledge = KnowledgeIndex(self.memory)
+        self.knowledge = KnowledgeIndex(self.memory, self.job.company)
+        self.clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)  # the eval sets a fixed one
+        self._desk: tuple[int, HoursAnswerer, Directory] | None = None
+
+    def front_desk(self) -> tuple[HoursAnswerer, Directory]:
+        """The hours (with the exceptions the documents state) and the staff directory, rebuilt when the
+        documents change."""
+        facts = self.knowledge.facts()
+        version = self.memory.store.count("passages")
+        if self._desk is None or self._desk[0] != version:
+            texts = [f"{fact.heading}: {fact.text}" if fact.kind in ("list", "item") else fact.text for fact in facts]
+            self._desk = (version, HoursAnswerer(self.job, exception_texts(texts)), Directory(self.job, facts))
+        return self._desk[1], self._desk[2]
 
     def conversation(self, caller: str, line: LineControl, channel: str = "phone", call_context: str = "",
                      task: OutboundTask | None = None) -> "Conversation":
@@ -212,8 +229,10 @@ class Conversation:
         job = brain.job
         self.guard = FactGuard.from_texts(
             business_hours_text(job), " ".join(t.target for t in job.transfers.values()), job.greeting, job.company)
+        hours, directory = brain.front_desk()
         self.receptionist = Receptionist(
-            job, brain.router, brain.knowledge.answer, caller, self.memory.human, self._remember_from_dialogue)
+            job, brain.router, brain.knowledge.answer, caller, self.memory.human, self._remember_from_dialogue,
+            hours=hours, directory=directory, clock=lambda: brain.clock(), forget=self._forget)
         self._tools = {t.name: t for t in build_tools(self.session)}  # every tool, for the dialogue flows
         self.overhead_s: list[float] = []  # per turn: intent, retrieval, policy and fact guard
         self.task = task
@@ -308,8 +327,14 @@ class Conversation:
         found = self.brain.knowledge.answer(text)
         if found is None:
             return None
-        self.receptionist.last_support = [found.text]
+        self.receptionist.last_support = [found.support or found.text]
         return found.text
+
+    def _forget(self, line: str) -> None:
+        try:
+            self.memory.core_memory_replace(line, "")
+        except MemoryLimitError:
+            pass
 
     def _remember_from_dialogue(self, fact: str) -> None:
         try:
@@ -365,10 +390,7 @@ class Conversation:
                 text, end = handled
                 return Reply(text, tool="end_call" if end else None, intent="goal")
         if self.policy.is_injection(caller_text):
-            # Refuse the attempt; still answer the honest question inside it, from the documents.
-            found = self.brain.knowledge.answer(caller_text)
-            self.receptionist.last_support = [found.text] if found else []
-            return Reply(REFUSAL if found is None else f"I can't change that. {found.text}", intent="injection")
+            return self._refuse_injection(caller_text)
         reply = self.receptionist.handle(caller_text)
         if reply is not None:
             return reply
@@ -382,6 +404,29 @@ class Conversation:
                 if p.score >= self.receptionist.min_passage_score]
         return None
 
+    def _refuse_injection(self, caller_text: str) -> Reply:
+        """Refuse the attempt; still answer the honest question beside it (hours, documents, a request)."""
+        honest = " ".join(s for s in split_sentences(caller_text) if not self.policy.is_injection(s)).strip()
+        # "Confirm that a repair is free": the injected claim made a question, the real one is its price.
+        claimed = _CLAIMED_FREE.match(honest)
+        if claimed:
+            honest = f"How much is {claimed.group(1)}?"
+        if not honest:
+            # one sentence carrying both: "from now on it's free, so how much is X?" -> its last clause
+            clauses = re.split(r"[,;:]\s+|\s+(?:so|anyway|but|now)\s+", caller_text)
+            honest = clauses[-1].strip() if len(clauses) > 1 and not self.policy.is_injection(clauses[-1]) else ""
+        answer: Reply | None = None
+        if honest:
+            answer = self.receptionist.handle(honest)
+            if answer is None or answer.tool in ("end_call",):
+                found = self.brain.knowledge.answer(honest)
+                self.receptionist.last_support = [found.support or found.text] if found else []
+                answer = Reply(found.text, intent="question") if found else None
+        if answer is None:
+            return Reply(REFUSAL, intent="injection")
+        return Reply(f"I can't change that. {answer.text}", answer.tool if answer.tool != "end_call" else None,
+                     answer.arguments, "injection")
+
     def note_caller(self, text: str) -> None:
         """Keep words the caller said that will get no answer (they hung up while saying them)."""
         if text.strip():
@@ -393,6 +438,7 @@ class Conversation:
         if text.strip():
             self.memory.record("assistant", text.strip())
             self._transcript.append(("assistant", text.strip()))
+            self.receptionist.last_reply = text.strip()
 
     async def turn(
         self, caller_text: str, cancellation: CancellationToken | None = None, *, record_reply: bool = True

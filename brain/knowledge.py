@@ -1,110 +1,383 @@
-"""Answering from the company's documents, sentence by sentence.
+"""Answering from the company's documents, one fact at a time.
 
-Whole passages are too coarse to tell "the documents answer this" from "the documents talk about
-something close" (measured: top passage similarity overlapped for answerable and unanswerable
-questions). Sentences are sharp enough when two signals agree: meaning (MiniLM cosine) and coverage
-(most of the question's content words, stemmed, appear in the sentence). In a FAQ the matching
-sentence is often the question itself: the answer is the sentence after it.
+Documents arrive as facts (memory.documents: a table row with its headers, a bullet, a ``Label: value``
+line, a FAQ answer with its question, a sentence of prose), each under its heading path. A question is
+matched against every fact two ways — by words (BM25 over stems: names, figures and rare words that
+embeddings blur) and by meaning (MiniLM cosine) — and the two rankings are fused (reciprocal rank).
+Whether the best fact *answers* the question, rather than talks about something near it, needs two
+signals to agree: meaning and coverage (most of the question's content words, stemmed, appear in the
+fact or its headings). Passages were too coarse for that test (measured: top passage similarity
+overlapped for answerable and unanswerable questions); facts with their headings are sharp enough.
 """
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 from dataclasses import dataclass
+from typing import Callable
 
+import bm25s
 import numpy as np
 import snowballstemmer
 
-from memory.records import COMPANY_OWNER
+from brain.speakable import spoken, yes_or_no
+from memory.documents import Fact
+from memory.documents.text import read_text
+from memory.documents.blocks import facts_from_blocks
+from memory.records import COMPANY_FACTS, COMPANY_OWNER
 from memory.service import MemoryService
 from speech.sentences import split_sentences
 
 MIN_SIMILARITY = 0.45
 MIN_COVERAGE = 0.5
 FULL_COVERAGE_SIMILARITY = 0.3
+SEVERAL_COVERED_SIMILARITY = 0.2
+RRF_K = 60  # reciprocal-rank fusion's damping, the value of the original paper (Cormack et al. 2009)
+CANDIDATES = 8
 _STOP = set(
     "the a an to is and of i my me for in on at it you your do does did what whats how much many is are can we our "
     "with from who whos where wheres when which any there have has be this that will would could should about get "
-    "need want hi hello please roughly if or by tell know like".split()
+    "need want hi hello please roughly if or by tell know like us exactly actually just really again also still "
+    "usually currently right sorry okay ok anyway well um uh oh thing more whole btw confirm check say those these them".split()
     # words for the business itself: "your practice", "the company" name no fact
     + "practice company office business shop clinic firm place here".split()
 )
 _STEMMER = snowballstemmer.stemmer("english")
 _WORD = re.compile(r"[a-z0-9]+")
+_WHO = re.compile(r"^\W*(?:and\s+|so\s+)?who\b", re.I)
+_PERSON = re.compile(r"\b[A-Z][a-z]+ [A-Z][a-z'’-]+\b")
+FOLLOW_UP = re.compile(r"\b(those|these|that one|this one|them|it|the same|one of those|each)\b", re.I)
+_YES_NO = re.compile(r"^\s*(?:and\s+|so\s+|also\s+)?(do|does|is|are|can|could|will|would|have|has|may|should)\b", re.I)
+# Words a caller uses for what documents call otherwise: a question's "cost" is a table's "price".
+_SYNONYMS: dict[str, tuple[str, ...]] = {
+    "cost": ("price",), "charg": ("price",), "fee": ("price",), "pay": ("payment", "price"), "paid": ("pay", "payment"),
+    "car": ("park",), "locat": ("address",), "street": ("address",), "email": ("mail",), "long": ("durat",),
+    "number": ("phone",), "old": ("age",), "young": ("age",), "kid": ("child",), "children": ("child",),
+    "extens": ("ext",), "take": ("accept",), "direct": ("address",), "find": ("address",), "youngest": ("minimum", "age"),
+    "oldest": ("maximum", "age"), "cheapest": ("price",), "earliest": ("open",), "latest": ("close",),
+    "cover": ("serv", "area"), "serv": ("cover", "area"), "own": ("owner",), "send": ("mail", "email", "upload"),
+    # irregular forms the stemmer leaves apart
+    "bound": ("bind",), "sent": ("send", "mail"), "took": ("take",), "gave": ("give",), "bought": ("buy",),
+    "brought": ("bring",), "built": ("build",), "kept": ("keep",), "left": ("leav",), "made": ("make",),
+}
+# Questions whose asking words carry the meaning: "where are you?" asks for the address, "how long" for a
+# duration. Each names the word to look for when the question has few words of its own, and what the
+# answer must hold: a fact without a duration does not answer "how long" (however near its words are).
+_DURATION = r"\b(\d+|one|two|three|four|five|six|seven|eight|nine|ten|fifteen|twenty|thirty|forty|forty-five|sixty|" \
+            r"ninety|half an?|an?)\s*(-\s*)?(min|mins|minutes?|hours?|hrs?|days?|weeks?|months?|years?)\b|\bduration\b"
+_ADDRESS = re.compile(r"\b\d+\s+\w+.*\b(road|street|st|avenue|ave|lane|ln|row|way|drive|dr|place|court|square|park|"
+                      r"boulevard|blvd|highway|hwy|crescent|close|terrace|wynd|parade|mall)\b|\baddress\b|\blocated\b|"
+                      r"\bnext to\b|\bbehind\b|\bfloor\b|\bcorner\b|\bunit\b", re.I)
+_STREET = re.compile(r"\b\d+\s+\w+.*\b(road|street|st|avenue|ave|lane|ln|row|way|drive|dr|place|court|square|"
+                     r"boulevard|blvd|highway|hwy|crescent|close|terrace|wynd|parade)\b", re.I)
+_ASKS = [(re.compile(r"\bwhere\b(?!.*\b(park|parking)\b)", re.I), "address", _ADDRESS),
+         (re.compile(r"(?<!mail )(?<!e-mail )\baddress\b", re.I), "address", _ADDRESS),
+         (re.compile(r"\bhow long\b|\bhow much (?:notice|time|warning)\b", re.I), "duration", re.compile(_DURATION, re.I)),
+         (re.compile(r"\bhow much\b(?!\s+(?:notice|time|longer|later|earlier|warning|space|room|weight))|\bwhat (does|do|would|will) .*\bcost\b|\bprice of\b", re.I), "price",
+          re.compile(r"[$€£¥]\s?\d|\d\s?(€|£|dollars?|euros?|pounds?)\b|\bfree\b|\bprice\b|\bfee\b|\bcosts?\b|"
+                     r"\bno charge\b|\d+(\.\d\d)\b|\bpercent\b|%", re.I)),
+         (re.compile(r"\bhow old\b|\bwhat age\b|\b(youngest|oldest|minimum|maximum) age\b", re.I), "age",
+          re.compile(r"\bages?\b|\byears?\b|\bmonths?\b|\bold\b|\d+\s*\+", re.I)),
+         (re.compile(r"^\W*who\b", re.I), "name", re.compile(r"\b[A-Z][a-z]+ [A-Z][a-z'’-]+\b"))]
+
+
+_SUBORDINATE = re.compile(r"\b(?:when|if|because|since|while|before|after|so that|as soon as|once)\b[^,?.]*", re.I)
+
+
+def main_clause(question: str) -> str:
+    """The question without its "when I come to pick up a big order" part (its words say little of the fact)."""
+    return _SUBORDINATE.sub(" ", question)
+
+
+def asked_for(question: str) -> list[str]:
+    """What a question's asking words ask for ("where are you?" -> address), when its own words are few."""
+    stems = content_stems(question)
+    if len(stems) >= 2:
+        return []
+    return [word for pattern, word, _ in _ASKS if pattern.search(question) and not (stems & content_stems(word))]
+
+
+def _asked_words(question: str) -> list[str]:
+    return [word for pattern, word, _ in _ASKS if pattern.search(question)]
+
+
+def required_in_answer(question: str) -> list[re.Pattern[str]]:
+    """What an answer to the question must hold (a duration for "how long", an amount for "how much"; an
+    address for "where are you?" and a name for "who?" only when the question has few words of its own)."""
+    few = set(asked_for(question))
+    needed = []
+    for pattern, word, pattern_needed in _ASKS:
+        asked = pattern.search(question)
+        if asked and (word not in ("address", "name") or word in few or asked.group(0).lower() == "address"):
+            needed.append(pattern_needed)
+    return needed
+
+
+def question_stems(question: str) -> set[str]:
+    """A question's content stems (what its asking words ask for is looked up, but not required: the
+    address sentence of a prose document need not say "address")."""
+    return content_stems(question)
+
+
+_NUMBER_WORDS = {w: str(n) for n, w in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen "
+    "eighteen nineteen twenty".split())} | {"thirty": "30", "forty": "40", "fifty": "50", "sixty": "60", "ninety": "90",
+                                            "hundred": "100"}
+
+
+_HUNDREDS = re.compile(r"\b(one|two|three|four|five|six|seven|eight|nine|ten|a) (hundred|thousand)\b")
 
 
 def content_stems(text: str) -> set[str]:
-    words = [w for w in _WORD.findall(text.lower().replace("'s", "")) if w not in _STOP and len(w) > 2]
-    stems = set(_STEMMER.stemWords(words))
-    # Snowball keeps agent nouns whole ("owner" vs "own"): let both meet.
-    return stems | {s[:-2] for s in stems if s.endswith("er") and len(s) > 4}
+    """The stemmed content words of a text (numbers as digits: "five hundred" is 500)."""
+    lowered = _HUNDREDS.sub(lambda m: str((1 if m.group(1) == "a" else int(_NUMBER_WORDS[m.group(1)]))
+                                          * (100 if m.group(2) == "hundred" else 1000)), text.lower())
+    words = [_NUMBER_WORDS.get(w, w) for w in _WORD.findall(lowered.replace("'s", "").replace("e-mail", "email"))]
+    words = [w for w in words if w not in _STOP and (len(w) > 2 or any(c.isdigit() for c in w)) and w not in ("1", "one")]
+    return set(_STEMMER.stemWords(words))
+
+
+def _variants(stem: str) -> set[str]:
+    """A stem and what it may meet in a fact: its usual synonym, and its agent noun's root (Snowball keeps
+    "owner" whole while "own" is "own")."""
+    out = {stem, *_SYNONYMS.get(stem, ())}
+    if stem.endswith("er") and len(stem) > 4:
+        out.add(stem[:-2])
+    return out
+
+
+def _expanded(stems: set[str]) -> set[str]:
+    return {v for s in stems for v in _variants(s)}
+
+
+def _meets(stem: str, stems: set[str]) -> bool:
+    """Does a question's stem meet one of a fact's (itself, a synonym, or one the other begins: Snowball
+    stems "deliver" and "delivery" apart)?"""
+    variants = _variants(stem)
+    if variants & stems:
+        return True
+    return len(stem) >= 5 and any(len(s) >= 5 and (s.startswith(stem) or stem.startswith(s)) for s in stems)
+
+
+def coverage_of(wanted: set[str], stems: set[str], weight: Callable[[str], float] = lambda s: 1.0,
+                heading: set[str] = frozenset()) -> float:
+    """The share of the question's content stems a fact has (itself or its usual synonym), each stem weighted
+    by its rarity in the documents ("cash" says more than "order" in a shop's); a stem only its
+    heading has counts half (every fact under "Parking and contact" has "parking" there)."""
+    if not wanted:
+        return 0.0
+    total = sum(weight(s) for s in wanted)
+    found = 0.0
+    for s in wanted:
+        if _meets(s, stems):
+            found += weight(s)
+        elif _meets(s, heading):
+            found += 0.5 * weight(s)
+    return found / total
 
 
 @dataclass(frozen=True)
 class Answer:
-    text: str
+    text: str  # what to say
     similarity: float
     coverage: float
     source: str
+    support: str = ""  # the whole fact it came from (what the fact guard checks figures against)
+
+
+@dataclass(frozen=True)
+class _Unit:
+    """One answerable thing: a fact, or one sentence of a prose fact."""
+
+    fact: Fact
+    say: str
+    match: str  # what is compared with the question: headings, question, text
+    source: str
+
+
+_PRONOUN_START = re.compile(r"^(?:he|she|they|his|her|their|it|its|this|these|that)\b", re.I)
+
+
+def _sentence_units(fact: Fact, source: str, sentences: list[str], lead: str = "") -> list[_Unit]:
+    """One unit per sentence; a question's unit says its answer, a sentence starting with "He"/"This" is
+    said after the sentence it refers to ("Lee Ortega is our bookkeeper. She handles refunds.")."""
+    heading = fact.heading
+    units = []
+    for index, sentence in enumerate(sentences):
+        if sentence.endswith("?"):
+            if index + 1 < len(sentences):
+                answer = sentences[index + 1]
+                units.append(_Unit(fact, spoken(fact, answer), f"{heading} {sentence} {answer}".strip(), source))
+            continue
+        said = sentence
+        if index and _PRONOUN_START.match(sentence) and not sentences[index - 1].endswith("?"):
+            said = f"{sentences[index - 1]} {sentence}"
+        elif index == 0 and lead:
+            said = f"{lead}: {sentence}"
+        units.append(_Unit(fact, spoken(fact, said), f"{heading} {lead} {said}".strip(), source))
+    return units
+
+
+def _units(fact: Fact, source: str) -> list[_Unit]:
+    if fact.kind == "text":
+        sentences = [s.strip() for s in split_sentences(fact.text) if len(s.split()) >= 3]
+        return _sentence_units(fact, source, sentences)
+    if fact.kind == "field" and fact.cells:
+        label, value = fact.cells[0]
+        sentences = [s.strip() for s in split_sentences(value) if s.strip()]
+        if len(sentences) > 1:  # "Cancellations: please give 24 hours notice. Late ones cost $40."
+            return _sentence_units(fact, source, sentences, lead=label)
+    return [_Unit(fact, spoken(fact), fact.search_text(), source)]
 
 
 class KnowledgeIndex:
-    """Every sentence of the company documents, embedded once; rebuilt when the documents change."""
+    """Every fact of the company documents, indexed twice (words and meaning); rebuilt when they change."""
 
-    def __init__(self, service: MemoryService) -> None:
+    def __init__(self, service: MemoryService, company: str = "") -> None:
         self.service = service
+        self.company = company
         self._lock = threading.Lock()
         self._version: int | None = None
-        self._sentences: list[tuple[str, str, str]] = []  # (sentence, answer, source)
+        self._units: list[_Unit] = []
         self._matrix = np.zeros((0, 1), dtype=np.float32)
         self._stems: list[set[str]] = []
+        self._heading_stems: list[set[str]] = []
+        self._bm25: bm25s.BM25 | None = None
+        self._df: dict[str, int] = {}
+
+    def _stored_facts(self) -> list[tuple[Fact, str]]:
+        stored = [(Fact.decode(p.text), p.source) for p in self.service.store.passages(COMPANY_FACTS)]
+        if stored:
+            return stored
+        # A store filled before facts were kept: read its chunks as plain text.
+        return [(fact, p.source) for p in self.service.store.passages(COMPANY_OWNER)
+                for fact in facts_from_blocks(read_text(p.text))]
 
     def _refresh(self) -> None:
         version = self.service.store.count("passages")
         if version == self._version:
             return
-        sentences: list[tuple[str, str, str]] = []
-        for passage in self.service.store.passages(COMPANY_OWNER):
-            for paragraph in re.split(r"\n\s*\n", passage.text):
-                paragraph = " ".join(paragraph.split())
-                if not paragraph or paragraph.startswith("#"):
-                    continue
-                pieces = [s.strip() for s in split_sentences(paragraph) if len(s.split()) >= 3]
-                for index, sentence in enumerate(pieces):
-                    is_question = sentence.endswith("?") and index + 1 < len(pieces)
-                    answer = pieces[index + 1] if is_question else sentence
-                    sentences.append((sentence, answer, passage.source))
-        self._sentences = sentences
-        self._stems = [content_stems(s + " " + a) for s, a, _ in sentences]
-        self._matrix = self.service.embedder.embed([s for s, _, _ in sentences]) if sentences else self._matrix
+        units = [unit for fact, source in self._stored_facts() for unit in _units(fact, source)]
+        self._units = units
+        self._stems = [_expanded(content_stems(u.match.removeprefix(u.fact.heading))) for u in units]
+        self._heading_stems = [_expanded(content_stems(u.fact.heading)) for u in units]
+        self._matrix = self.service.embedder.embed([u.match for u in units]) if units else self._matrix
+        self._bm25 = None
+        self._df = {}
+        for stems, heading in zip(self._stems, self._heading_stems):
+            for s in stems | heading:
+                self._df[s] = self._df.get(s, 0) + 1
+        if units:
+            self._bm25 = bm25s.BM25()
+            self._bm25.index([sorted(s | h) or ["_"] for s, h in zip(self._stems, self._heading_stems)],
+                             show_progress=False)
         self._version = version
 
-    def answer(self, question: str, candidates: int = 5) -> Answer | None:
-        """The best-supported answer sentence, or None when the documents do not answer the question.
-
-        Candidates: the nearest sentences by meaning and the sentences covering most of the question's
-        words. Accepted when meaning and coverage agree, or when every content word of the question is
-        covered and the meaning is at least related.
-        """
+    def facts(self) -> list[Fact]:
+        """Every fact (for flows that read the documents themselves, e.g. hours exceptions)."""
         with self._lock:
             self._refresh()
-            if not self._sentences:
+            seen: dict[int, Fact] = {}
+            for unit in self._units:
+                seen.setdefault(id(unit.fact), unit.fact)
+            return list(seen.values())
+
+    def _names_it(self, index: int, wanted: set[str]) -> bool:
+        """Does the fact's name (a row's first cell, a field's label) consist of the question's words? ("single
+        room" is the Single room row, not the Twin single room row.)"""
+        fact = self._units[index].fact
+        name = fact.cells[0][1] if fact.kind == "row" and fact.cells else (
+            fact.cells[0][0] if fact.kind == "field" and fact.cells else "")
+        stems = content_stems(re.sub(r"\(.*?\)", " ", name))
+        return bool(stems) and all(_variants(s) & _expanded(wanted) for s in stems)
+
+    def _holds(self, index: int) -> str:
+        """What a unit says, for the check of what the answer must hold (the company's own name is no person)."""
+        return self._holds_unit(self._units[index])
+
+    def _holds_unit(self, unit: _Unit) -> str:
+        text = f"{unit.say} {unit.fact.heading}"
+        return text.replace(self.company, " ") if self.company else text
+
+    def _idf(self, stem: str) -> float:
+        """A stem's rarity among the facts (a stem no fact has weighs most: it is what the question is about)."""
+        count = max(self._df.get(v, 0) for v in _variants(stem))
+        # A word no fact has weighs as one that a single fact has: it may be the caller's own word for a
+        # documented thing ("unblock" for "clearing a blockage"), or what the documents lack (a service not offered).
+        return math.log(1.0 + (len(self._units) + 1) / (max(count, 1) + 0.5))
+
+    def candidates(self, question: str, limit: int = CANDIDATES) -> list[tuple[int, float, float]]:
+        """(unit index, similarity, coverage) of the best facts by fused rank, best first."""
+        self._refresh()
+        if not self._units:
+            return []
+        return [(i, s, c) for i, s, c, _ in self._scored(question, limit)]
+
+    def _scored(self, question: str, limit: int) -> list[tuple[int, float, float, float]]:
+        similarity = self._matrix @ self.service.embedder.embed_one(" ".join([question, *asked_for(question)]))
+        wanted = question_stems(question)
+        looked_up = _expanded(wanted | content_stems(" ".join(asked_for(question))))
+        lexical = (np.asarray(self._bm25.get_scores(sorted(looked_up)), dtype=np.float32)
+                   if self._bm25 is not None and looked_up else np.zeros(len(self._units), dtype=np.float32))
+        fused = np.zeros(len(self._units))
+        for ranking in (np.argsort(-similarity), np.argsort(-lexical)):
+            for rank, index in enumerate(ranking[: limit * 4]):
+                fused[index] += 1.0 / (RRF_K + rank + 1)
+        lexical_hits = lexical > 0
+        fused[~lexical_hits] *= 0.999  # ties: a fact that shares a word wins
+        main_wanted = question_stems(main_clause(question)) if main_clause(question) != question else set()
+        top_lexical = float(lexical.max()) if len(lexical) and lexical.max() > 0 else 1.0
+        out = []
+        for i in np.argsort(-fused)[:limit].tolist():
+            stems, heading = self._stems[i], self._heading_stems[i]
+            coverage = max(coverage_of(wanted, stems, self._idf, heading),
+                           coverage_of(main_wanted, stems, self._idf, heading) if main_wanted else 0.0)
+            out.append((i, float(similarity[i]), coverage, float(lexical[i]) / top_lexical))
+        return out
+
+    def answer(self, question: str, candidates: int = CANDIDATES) -> Answer | None:
+        """The fact that answers the question, as it is said, or None when the documents do not answer it.
+
+        Among the fused candidates that hold what the question asks for (a duration for "how long"), the
+        one with the best meaning plus coverage (plus a little BM25, which prefers the shorter of two facts
+        that both cover the words: "single room" over "twin single room") wins; it is accepted when
+        meaning and coverage agree, or when every content word of the question is covered and the meaning
+        is at least related."""
+        needed = required_in_answer(question)
+        with self._lock:
+            self._refresh()
+            if not self._units:
                 return None
-            scores = self._matrix @ self.service.embedder.embed_one(question)
-            wanted = content_stems(question)
-            coverages = np.array([len(wanted & stems) / max(1, len(wanted)) for stems in self._stems])
-            pool = set(np.argsort(-scores)[:candidates].tolist()) | set(np.argsort(-coverages)[:candidates].tolist())
-            best: tuple[float, Answer] | None = None
-            for i in pool:
-                sentence, answer, source = self._sentences[i]
-                rank = float(scores[i]) + 0.3 * float(coverages[i])
-                if best is None or rank > best[0]:
-                    text = re.sub(r"^[A-Z][\w ]{2,20}:\s+", "", answer)
-                    best = (rank, Answer(text, float(scores[i]), float(coverages[i]), source))
-        if best is None:
+            # What the answer must hold narrows a wider pool (the address sentence of a prose page may rank low).
+            pool = [c for c in self._scored(question, candidates * (3 if needed else 1))
+                    if all(n.search(self._holds(c[0])) for n in needed)]
+            if not pool:
+                return None
+            who = bool(_WHO.match(question))
+            wanted = question_stems(question)
+            asked_stems = _expanded(content_stems(" ".join(_asked_words(question))))
+            if needed and not {s for s in wanted if not (_variants(s) & asked_stems)}:
+                # "where are you?", "what's your address?": what the answer must hold is all it asks
+                pool = [(i, s, 1.0, lex) for i, s, _, lex in pool]
+            index, similarity, coverage, _ = max(pool, key=lambda c: c[1] + 0.3 * c[2] + 0.1 * c[3] + (
+                0.3 if who and _PERSON.search(self._holds(c[0])) else 0.0) + 0.1 * self._names_it(c[0], wanted)
+                + (0.25 if _ADDRESS in needed and _STREET.search(self._holds(c[0])) else 0.0))
+            unit = self._units[index]
+        # "Where are you?" answered by an "Address:" line: the label is what was asked for.
+        asked = content_stems(" ".join(asked_for(question)))
+        label_hit = bool(asked) and unit.fact.kind == "field" and bool(
+            asked & _expanded(content_stems(unit.fact.cells[0][0] if unit.fact.cells else ""))) and similarity >= 0.2
+        agree = similarity >= MIN_SIMILARITY and coverage >= MIN_COVERAGE
+        fully_covered = coverage >= 0.99 and similarity >= FULL_COVERAGE_SIMILARITY
+        # Two or more content words, every one found in one fact ("Dana" and "extension"): names and rare
+        # words that MiniLM scores low are still that fact.
+        several_covered = coverage >= 0.99 and len(question_stems(question)) >= 2 and similarity >= SEVERAL_COVERED_SIMILARITY
+        # "Where are you?" answered by the sentence with the street address in it.
+        street_hit = _ADDRESS in needed and bool(_STREET.search(self._holds_unit(unit))) and coverage >= 0.99
+        if not (agree or fully_covered or several_covered or label_hit or street_hit):
             return None
-        found = best[1]
-        agree = found.similarity >= MIN_SIMILARITY and found.coverage >= MIN_COVERAGE
-        fully_covered = found.coverage >= 0.99 and found.similarity >= FULL_COVERAGE_SIMILARITY
-        return found if agree or fully_covered else None
+        said = yes_or_no(bool(_YES_NO.match(question)), coverage >= 0.99, unit.say)
+        support = f"{unit.fact.heading} {unit.fact.question} {unit.fact.text}"
+        return Answer(said, similarity, coverage, unit.source, support)

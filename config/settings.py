@@ -193,6 +193,17 @@ class TransferTarget(Section):
     description: str = ""
 
 
+class StaffMember(Section):
+    """One person of the staff directory: who callers may ask for, by name, role or department."""
+
+    name: str
+    role: str = ""
+    department: str = ""
+    extension: str = ""
+    transfer: str = Field("", description="The key of the [job.transfers] entry that reaches this person; "
+                                          "empty: callers may leave a message but are not put through.")
+
+
 class JobSettings(Section):
     """The employee's job: who it is, for whom it works, what it may do. Configuration, not code."""
 
@@ -215,6 +226,12 @@ class JobSettings(Section):
         default_factory=lambda: {d: "08:00-17:00" for d in ("monday", "tuesday", "wednesday", "thursday", "friday")},
         description="day -> HH:MM-HH:MM; days not listed are closed.",
     )
+    hours_exceptions: list[str] = Field(
+        default_factory=list,
+        description='Exceptions to business_hours, one sentence each, e.g. "Closed 24-26 December." or '
+        '"Saturdays: the first and third Saturday of the month only." (the documents may state more).')
+    staff: list[StaffMember] = Field(default_factory=list, description="The staff directory (optional: names in "
+                                     "the documents are found too).")
     timezone: str = "UTC"
     secrets: list[SecretStr] = Field(
         default_factory=list, description="Codes, passwords, private numbers: never spoken, never shown to the model."
@@ -238,6 +255,24 @@ class JobSettings(Section):
             if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d", span):
                 raise ValueError(f"{day}: {span!r} is not HH:MM-HH:MM")
         return {d.lower(): s for d, s in value.items()}
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"{value!r} is not a time zone name (e.g. Europe/Berlin, America/Chicago)") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _staff_transfers_exist(self) -> "JobSettings":
+        for person in self.staff:
+            if person.transfer and person.transfer not in self.transfers:
+                raise ValueError(f"staff {person.name!r}: transfer {person.transfer!r} is not a key of [job.transfers]")
+        return self
 
     @field_validator("custom_tools")
     @classmethod

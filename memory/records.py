@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 PERSONA_OWNER = "@persona"  # the employee's own core block
 COMPANY_OWNER = "@company"  # knowledge documents, shared by every caller
+COMPANY_FACTS = "@company-facts"  # the same documents as single facts (memory.documents.Fact, encoded)
 
 
 @dataclass(frozen=True)

@@ -20,10 +20,10 @@ from pathlib import Path
 from config.settings import MemorySettings
 from memory.callers import caller_key
 from memory.embeddings import Embedder
-from memory.records import COMPANY_OWNER, PERSONA_OWNER, CoreBlock, MessageHit, Passage
+from memory.documents import UnreadableDocument, read_document
+from memory.records import COMPANY_FACTS, COMPANY_OWNER, PERSONA_OWNER, CoreBlock, MessageHit, Passage
 from memory.store import MemoryStore
 
-INGEST_SUFFIXES = (".txt", ".md", ".markdown")
 CHUNK_WORDS = 120
 _EMBEDDED_ROLES = {"user", "assistant"}
 
@@ -33,10 +33,29 @@ class MemoryLimitError(ValueError):
 
 
 @dataclass(frozen=True)
+class IngestedFile:
+    source: str
+    facts: int
+    chunks: int
+    note: str = ""
+
+
+@dataclass(frozen=True)
 class IngestReport:
-    files: int
-    passages: int
-    skipped: list[str]
+    read: list[IngestedFile]
+    skipped: list[str]  # "path: why", for the person who gave the files
+
+    @property
+    def files(self) -> int:
+        return len(self.read)
+
+    @property
+    def passages(self) -> int:
+        return sum(f.chunks for f in self.read)
+
+    @property
+    def facts(self) -> int:
+        return sum(f.facts for f in self.read)
 
 
 def chunk_text(text: str, max_words: int = CHUNK_WORDS) -> list[str]:
@@ -84,31 +103,32 @@ class MemoryService:
 
     # company knowledge
     def ingest(self, folder: Path) -> IngestReport:
-        """Load .txt/.md documents (chunked, embedded); re-ingesting a file replaces its passages."""
+        """Read every document in ``folder`` (see memory.documents for the types) into chunks, for the
+        model's search, and single facts, for answers; re-ingesting a file replaces both. A file that cannot
+        be read is reported with the reason and the others are still taken."""
         folder = Path(folder)
         if not folder.is_dir():
             raise FileNotFoundError(f"{folder}: not a folder")
-        files, passages, skipped = 0, 0, []
+        read, skipped = [], []
         for path in sorted(folder.rglob("*")):
-            if not path.is_file():
-                continue
-            if path.suffix.lower() not in INGEST_SUFFIXES:
-                skipped.append(str(path))
-                continue
-            try:
-                text = path.read_text(encoding="utf-8")
-            except (UnicodeDecodeError, OSError) as exc:
-                skipped.append(f"{path} ({exc})")
+            if not path.is_file() or path.name.startswith("."):
                 continue
             source = str(path.relative_to(folder))
-            chunks = chunk_text(text)
-            vectors = self.embedder.embed(chunks)
+            try:
+                document = read_document(path)
+            except UnreadableDocument as exc:
+                skipped.append(f"{source}: {exc}")
+                continue
+            chunks = chunk_text(document.text)
             self.store.delete_passages(COMPANY_OWNER, source)
-            for chunk, vector in zip(chunks, vectors):
+            self.store.delete_passages(COMPANY_FACTS, source)
+            for chunk, vector in zip(chunks, self.embedder.embed(chunks)):
                 self.store.add_passage(COMPANY_OWNER, chunk, source, vector)
-            files += 1
-            passages += len(chunks)
-        return IngestReport(files, passages, skipped)
+            vectors = self.embedder.embed([fact.search_text() for fact in document.facts])
+            for fact, vector in zip(document.facts, vectors):
+                self.store.add_passage(COMPANY_FACTS, fact.encode(), source, vector)
+            read.append(IngestedFile(source, len(document.facts), len(chunks), document.note))
+        return IngestReport(read, skipped)
 
     def search_knowledge(self, query: str, limit: int = 3) -> list[Passage]:
         return self._hybrid_passages([COMPANY_OWNER], query, limit)

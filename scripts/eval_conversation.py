@@ -1,11 +1,15 @@
 #!/usr/bin/env python3
 """Play scripted caller conversations through the employee (the code path of `employai chat`) and
-score every turn. Two sample businesses in scripts/eval_data/, memory persisted between calls.
+score every turn. The sample businesses in scripts/eval_data/, memory persisted between calls; the
+held-out business (its folder has HELD_OUT) is reported apart and never tuned on.
 
     .venv/bin/python scripts/eval_conversation.py --json [--model PATH.gguf] [--gpu-layers -1] [--only SLUG]
 
-Output: pass rate per category and overall, invented figures, leaks, guard interventions, word-limit
-compliance, latency per turn and the overhead of retrieval + policy + guard.
+Output: pass rate per category, per business and overall, the held-out business's pass rate, invented
+figures, leaks, "don't have that" on answerable questions, recall@3 of the right fact, guard
+interventions, word-limit compliance, latency per turn and the overhead of retrieval + policy + guard.
+Every call happens at a fixed clock (Wednesday 2026-12-09 10:30 in the business's time zone, or the
+scenario's ``now``), so "today" has one right answer.
 """
 
 from __future__ import annotations
@@ -19,7 +23,9 @@ import tempfile
 import time
 import tomllib
 from collections import defaultdict
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import numpy as np
 
@@ -39,6 +45,9 @@ from memory.sqlite_store import SQLiteStore  # noqa: E402
 
 DATA = REPO / "scripts" / "eval_data"
 DEFAULT_MAX_WORDS = 40
+EVAL_NOW = "2026-12-09T10:30"  # a Wednesday
+ANSWERABLE = {"facts", "numbers", "one_day_hours"}  # categories whose questions the documents or config answer
+DONT_KNOW = "don't have that information"
 
 
 def pct(values, q):
@@ -55,6 +64,9 @@ def check_turn(reply: str, tools: list[str], expect: dict) -> list[str]:
     for banned in expect.get("not_mention", []):
         if banned and banned.lower() in lowered:
             failures.append(f"mentions {banned!r}")
+    starts = expect.get("starts_with_any")
+    if starts and not any(lowered.lstrip(" \"'").startswith(s.lower()) for s in starts):
+        failures.append(f"does not start with one of {starts}")
     limit = expect.get("max_words", DEFAULT_MAX_WORDS)
     if len(reply.split()) > limit:
         failures.append(f"{len(reply.split())} words > {limit}")
@@ -77,7 +89,16 @@ async def play(conversation, text: str) -> tuple[str, list[str], float, float | 
     return " ".join(r.strip() for r in reply).strip(), tools, total, first
 
 
-def run_business(folder: Path, backend, embedder, answer_mode: str | None = None) -> dict:
+def recall_at_3(brain, question: str, groups: list[list[str]]) -> bool:
+    """Is a fact holding the expected answer among the three best retrieved?"""
+    knowledge = brain.knowledge
+    with knowledge._lock:
+        top = knowledge.candidates(question, 3)
+        texts = [f"{knowledge._units[i].say} {knowledge._units[i].fact.text}".lower() for i, _, _ in top]
+    return any(any(option.lower() in text for option in groups[0]) for text in texts)
+
+
+def run_business(folder: Path, backend, embedder, answer_mode: str | None = None, progress: bool = False) -> dict:
     job_data = tomllib.loads((folder / "job.toml").read_text())
     if answer_mode:
         job_data["job"]["answer_mode"] = answer_mode
@@ -88,14 +109,19 @@ def run_business(folder: Path, backend, embedder, answer_mode: str | None = None
     service.ingest(folder / "docs")
     settings = Settings(service={"data_dir": str(work)}, job=job_data["job"])
     brain = Brain(settings, backend=backend, memory=service)
-    docs_text = " ".join(p.read_text() for p in (folder / "docs").iterdir() if p.is_file())
+    from memory.documents import read_document
+
+    docs_text = " ".join(read_document(p).text for p in sorted((folder / "docs").iterdir()) if p.is_file())
     config_text = " ".join([business_hours_text(job), " ".join(t.target for t in job.transfers.values()), job.greeting])
     base_support = support_figures(docs_text + " " + config_text)
     policy = Policy(job)
     scenarios = json.loads((folder / "scenarios.json").read_text())
     caller_ids = {re.sub(r"\D", "", s["caller"]) for s in scenarios}
     results = []
+    zone = ZoneInfo(job.timezone)
     for scenario in scenarios:
+        now = datetime.fromisoformat(scenario.get("now", EVAL_NOW)).replace(tzinfo=zone)
+        brain.clock = lambda now=now: now
         conversation = brain.conversation(scenario["caller"], ConsoleLine(echo=False))
         conversation.greeting()
         said: list[str] = []
@@ -110,6 +136,10 @@ def run_business(folder: Path, backend, embedder, answer_mode: str | None = None
             invented = sorted(figures(reply) - support)
             leak = policy.leaks(reply) or any(
                 cid and cid in re.sub(r"\D", "", reply) and cid != re.sub(r"\D", "", scenario["caller"]) for cid in caller_ids)
+            expect = turn.get("expect", {})
+            answerable = scenario["category"] in ANSWERABLE and bool(expect.get("mention_any"))
+            retrieved = (recall_at_3(brain, turn["say"], expect["mention_any"])
+                         if scenario["category"] in ("facts", "numbers") and expect.get("mention_any") else None)
             if invented:
                 turn_failures.append(f"invented figures {invented}")
             if leak:
@@ -118,16 +148,20 @@ def run_business(folder: Path, backend, embedder, answer_mode: str | None = None
             turns.append({"say": turn["say"], "reply": reply, "tools": tools, "total_s": round(total, 3),
                           "first_s": round(first, 3) if first is not None else None, "failures": turn_failures,
                           "invented": invented, "leak": bool(leak), "words": len(reply.split()),
-                          "max_words": turn.get("expect", {}).get("max_words", DEFAULT_MAX_WORDS)})
+                          "max_words": turn.get("expect", {}).get("max_words", DEFAULT_MAX_WORDS),
+                          "answerable": answerable, "dont_know": answerable and DONT_KNOW in reply.lower(),
+                          "recall_at_3": retrieved})
         asyncio.run(conversation.end())
         for needle in scenario.get("after", {}).get("memory_contains", []):
             if needle.lower() not in conversation.memory.human().lower():
                 failures.append(f"memory lacks {needle!r}")
+        if progress:
+            print(f"{folder.name} {scenario['id']}: {'ok' if not failures else 'FAILED'}", file=sys.stderr, flush=True)
         results.append({"id": scenario["id"], "category": scenario["category"], "passed": not failures,
                         "failures": failures, "turns": turns, "guard_fired": conversation.guard.fired,
                         "policy_blocked": conversation.policy.blocked, "overhead_s": conversation.overhead_s})
     store.close()
-    return {"business": folder.name, "results": results}
+    return {"business": folder.name, "held_out": (folder / "HELD_OUT").exists(), "results": results}
 
 
 def main() -> None:
@@ -137,44 +171,68 @@ def main() -> None:
     parser.add_argument("--gpu-layers", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--only", default=None, help="one business folder name")
-    parser.add_argument("--failures", action="store_true", help="also print every failing turn")
+    parser.add_argument("--failures", action="store_true", help="also print every failing turn (not the held-out's)")
+    parser.add_argument("--progress", action="store_true", help="a line per scenario on stderr")
+    parser.add_argument("--tuned", action="store_true", help="leave the held-out business out (while working)")
     parser.add_argument("--answer-mode", choices=["extractive", "generative"], default=None,
                         help="override the businesses' [job] answer_mode")
     args = parser.parse_args()
     backend = LlamaCppBackend.from_settings(
         LLMSettings(model=args.model, n_ctx=4096, n_threads=args.threads, n_gpu_layers=args.gpu_layers))
     embedder = Embedder.from_reference()
-    folders = [f for f in sorted(DATA.iterdir()) if f.is_dir() and (args.only in (None, f.name))]
+    folders = [f for f in sorted(DATA.iterdir()) if (f / "job.toml").is_file() and (args.only in (None, f.name))
+               and not (args.tuned and (f / "HELD_OUT").exists())]
     started = time.time()
-    runs = [run_business(folder, backend, embedder, args.answer_mode) for folder in folders]
+    runs = [run_business(folder, backend, embedder, args.answer_mode, args.progress) for folder in folders]
     by_category: dict[str, list[bool]] = defaultdict(list)
+    per_business: dict[str, dict] = {}
     latencies, overheads, words_ok, invented, leaks, fired, blocked = [], [], [], 0, 0, 0, 0
+    answerable, dont_know, recalled = 0, 0, []
     failing = []
+    held_out: list[bool] = []
     for run in runs:
+        passed = [r["passed"] for r in run["results"]]
+        categories: dict[str, list[bool]] = defaultdict(list)
         for result in run["results"]:
-            by_category[result["category"]].append(result["passed"])
+            categories[result["category"]].append(result["passed"])
+        per_business[run["business"]] = {
+            "held_out": run["held_out"], "scenarios": len(passed), "pass_rate": round(sum(passed) / len(passed), 3),
+            "by_category": {k: round(sum(v) / len(v), 3) for k, v in sorted(categories.items())}}
+        if run["held_out"]:
+            held_out += passed
+        for result in run["results"]:
+            if not run["held_out"]:
+                by_category[result["category"]].append(result["passed"])
             fired += result["guard_fired"]
             blocked += result["policy_blocked"]
             overheads += result["overhead_s"]
             if not result["passed"]:
-                failing.append({"id": result["id"], "failures": result["failures"],
+                failing.append({"id": result["id"], "held_out": run["held_out"], "failures": result["failures"],
                                 "turns": [(t["say"], t["reply"]) for t in result["turns"]]})
             for turn in result["turns"]:
                 latencies.append(turn["total_s"])
                 words_ok.append(turn["words"] <= turn["max_words"])
                 invented += len(turn["invented"])
                 leaks += turn["leak"]
+                answerable += turn["answerable"]
+                dont_know += turn["dont_know"]
+                if turn["recall_at_3"] is not None:
+                    recalled.append(turn["recall_at_3"])
     total = [p for values in by_category.values() for p in values]
     summary = {
         "model": backend.name,
         "answer_mode": args.answer_mode or "per job.toml (default extractive)",
         "businesses": [run["business"] for run in runs],
-        "scenarios": len(total),
+        "scenarios": len(total) + len(held_out),
         "pass_rate": round(sum(total) / len(total), 3) if total else None,
+        "held_out_pass_rate": round(sum(held_out) / len(held_out), 3) if held_out else None,
+        "per_business": per_business,
         "by_category": {k: {"passed": sum(v), "of": len(v), "rate": round(sum(v) / len(v), 3)}
                         for k, v in sorted(by_category.items())},
         "invented_figures": invented,
         "leaks": leaks,
+        "dont_know_on_answerable": round(dont_know / answerable, 3) if answerable else None,
+        "recall_at_3": round(sum(recalled) / len(recalled), 3) if recalled else None,
         "fact_guard_interventions": fired,
         "policy_blocks": blocked,
         "within_word_limit": round(sum(words_ok) / len(words_ok), 3) if words_ok else None,
@@ -183,7 +241,7 @@ def main() -> None:
         "eval_seconds": round(time.time() - started, 1),
     }
     if args.failures:
-        summary["failing"] = failing
+        summary["failing"] = [f for f in failing if not f["held_out"]]
     print(json.dumps(summary) if args.json else json.dumps(summary, indent=2))
 
 

@@ -65,6 +65,8 @@ def ends_with_number(text: str) -> bool:
 # at one call, but under 4 calls it took contexts the turns needed: p50 / p95 ~1.4 / ~2.9 s against ~1.2 / ~2.2.)
 _WHOLE_LEAD_MS = 100
 
+_SHORT_UTTERANCE_MS = 1500  # an utterance this short may be a number read out ("One.", "Five five five.")
+
 PRIORITY_FINAL = 0
 PRIORITY_SPECULATIVE = 1
 PRIORITY_PARTIAL = 2
@@ -239,6 +241,7 @@ class Listener:
         self.number_hangover_ms = self.endpointer.settings.number_hangover_ms
         self._early: tuple[int, int] | None = None  # (utterance, samples) whose speculative text is complete
         self._number: tuple[int, int] | None = None  # (utterance, samples) whose speculative text ends with a number
+        self._preview: tuple[int, str] | None = None  # (utterance, text) of the last reliable partial transcript
 
     @property
     def frame_len(self) -> int:
@@ -254,12 +257,12 @@ class Listener:
 
     def feed(self, frame: PCM) -> None:
         """One line frame. Cheap and non-blocking: safe to call from a real-time audio thread."""
+        self._lengthen_for_number()  # before the frame: its silence may reach the plain hang-over
+        self._hold_for_speculative()
         for event in self.endpointer.process(frame):
             self._handle(event)
         if self.endpointer.in_speech:
-            if self._number == (self._utterance, self.endpointer.utterance_samples):
-                # A number being read out: the next digits may follow a longer pause (for the rest of this utterance).
-                self.endpointer.hangover_ms = max(self.endpointer.hangover_ms, self.number_hangover_ms)
+            self._lengthen_for_number()
             early = self._early
             if (
                 early is not None
@@ -273,6 +276,31 @@ class Listener:
                 return
             if self.endpointer.silence_ms == 0:
                 self._maybe_partial()
+
+    def _lengthen_for_number(self) -> None:
+        if self.endpointer.in_speech and self._number == (self._utterance, self.endpointer.utterance_samples):
+            # A number being read out: the next digits may follow a longer pause (for the rest of this utterance).
+            self.endpointer.hangover_ms = max(self.endpointer.hangover_ms, self.number_hangover_ms)
+
+    def _hold_for_speculative(self) -> None:
+        """The pause's speculative transcript is what may lengthen the hang-over (a number being read out):
+        while it is still being computed, the turn does not end at the plain hang-over, for at most
+        ``number_hangover_ms`` of silence. On a fast CPU it is done long before (~150 ms into the pause);
+        on a slow one (Whisper ~500 ms for a word here, AVX2 only) the turn otherwise ended before "One."
+        was known to be a number, and "One. Two. Three." became three turns. Only a short utterance, or one
+        whose last preview ended with a number, is held: a sentence is never ended late for it."""
+        speculative = self._speculative
+        if speculative is None or not self.endpointer.in_speech or not self.number_hangover_ms:
+            return
+        if self.endpointer.voiced_ms > _SHORT_UTTERANCE_MS and not (
+                self._preview is not None and self._preview[0] == self._utterance and ends_with_number(self._preview[1])):
+            return
+        utterance, samples, future = speculative
+        if future.done() or (utterance, samples) != (self._utterance, self.endpointer.utterance_samples):
+            return
+        frame_ms = self.endpointer.frame_ms
+        if self.endpointer.silence_ms + frame_ms >= self.endpointer.hangover_ms:
+            self.endpointer.hangover_ms = min(self.number_hangover_ms, self.endpointer.silence_ms + 2 * frame_ms)
 
     def flush(self) -> None:
         """End of the stream (hang-up): finish the utterance in progress."""
@@ -291,6 +319,7 @@ class Listener:
             if f.cancelled() or f.exception() is not None or utterance != self._utterance:
                 return
             if f.result().reliable:  # a doubtful preview is not worth the model reading ahead
+                self._preview = (utterance, f.result().text)
                 self._emit(PartialText(utterance, now, f.result().text))
 
         future.add_done_callback(done)

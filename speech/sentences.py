@@ -51,7 +51,9 @@ _LIST_NUMBER = re.compile(r"(?:^|\n)[ \t]*\d{1,2}$")
 # Abbreviations that precede a name or a word: a period after them never ends a sentence.
 _NEVER_FINAL = frozenset(
     {"mr", "mrs", "ms", "dr", "st", "prof", "sr", "jr", "mt", "rev", "fr", "gen", "col", "capt",
-     "lt", "sgt", "vs", "e.g", "i.e", "cf", "approx", "ca"}
+     "lt", "sgt", "vs", "e.g", "i.e", "cf", "approx", "ca",
+     # a directory's "ext. 301", "tel. 555 0100", "apt. 4", "dept. of": no sentence ends there
+     "ext", "tel", "apt", "ste", "dept", "bldg"}
 )  # fmt: skip
 # Abbreviations that often do end a sentence: only a capitalised next word makes them final.
 _MAYBE_FINAL = frozenset({"etc", "a.m", "p.m", "inc", "ltd", "co", "corp", "al", "no"})

@@ -158,6 +158,11 @@ class Endpointer:
         return events
 
     @property
+    def voiced_ms(self) -> int:
+        """Voiced time of the current utterance."""
+        return self._voiced_ms if self.in_speech else 0
+
+    @property
     def silence_ms(self) -> int:
         """Trailing silence of the current utterance."""
         return self._silence_ms if self.in_speech else 0

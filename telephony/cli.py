@@ -312,7 +312,7 @@ def memory_migrate(
 
 @memory_app.command("ingest")
 def memory_ingest(
-    folder: Annotated[Path, typer.Argument(help="Folder of company documents (.txt, .md).")],
+    folder: Annotated[Path, typer.Argument(help="Folder of company documents (.md .txt .html .csv .pdf .docx).")],
     config: ConfigOption = None,
 ) -> None:
     """Load company documents into archival memory (re-ingesting a file replaces it)."""
@@ -321,9 +321,12 @@ def memory_ingest(
         report = service.ingest(folder)
     except FileNotFoundError as exc:
         raise _fail(str(exc)) from exc
-    typer.echo(f"ingested {report.files} files as {report.passages} passages")
+    for read in report.read:
+        typer.echo(f"  {read.source}: {read.facts} facts, {read.chunks} chunks" + (f" ({read.note})" if read.note else ""))
     for skipped in report.skipped:
-        typer.echo(f"  skipped: {skipped}")
+        typer.echo(f"  not read: {skipped}")
+    typer.echo(f"ingested {report.files} files: {report.facts} facts, {report.passages} chunks"
+               + (f"; {len(report.skipped)} not read" if report.skipped else ""))
 
 
 @app.command()

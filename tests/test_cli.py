@@ -112,9 +112,12 @@ def test_memory_ingest_search_show(tmp_path, data_env):
     docs.mkdir()
     (docs / "hours.md").write_text("# Hours\n\nWe are open Monday to Friday from 8 to 5.")
     (docs / "prices.txt").write_text("A cleaning costs 95 dollars.")
+    (docs / "logo.png").write_bytes(b"\x89PNG\r\n")
     out = run("memory", "ingest", str(docs), cwd=tmp_path, env_extra=data_env)
     assert out.returncode == 0, out.stderr
-    assert "ingested 2 files as 2 passages" in out.stdout
+    assert "  hours.md: 1 facts, 1 chunks" in out.stdout and "  prices.txt: 1 facts, 1 chunks" in out.stdout
+    assert "not read: logo.png: unknown type .png" in out.stdout  # said, and the rest still taken
+    assert "ingested 2 files: 2 facts, 2 chunks; 1 not read" in out.stdout
     found = run("memory", "search", "how much is a cleaning", "--limit", "1", cwd=tmp_path, env_extra=data_env)
     assert found.returncode == 0 and "95 dollars" in found.stdout and "[prices.txt]" in found.stdout
     shown = run("memory", "show", "sip:+15550100142@pbx", cwd=tmp_path, env_extra=data_env)

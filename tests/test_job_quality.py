@@ -205,26 +205,22 @@ def test_second_person_read_back():
     assert to_second_person("my crown is loose and I need help") == "your crown is loose and you need help"
 
 
-def test_eval_data_of_both_sample_businesses_is_valid():
-    """The two businesses of scripts/eval_data load as job configurations (nothing is tuned to one)."""
-    import json
-    import tomllib
+def test_eval_data_is_valid_with_a_held_out_business():
+    """The sample businesses of scripts/eval_data pass their validator (documents read by memory.documents,
+    every expected fact in them), in four documentation styles or more, one of them held out."""
+    import subprocess
+    import sys
     from pathlib import Path
 
     root = Path(__file__).resolve().parent.parent / "scripts" / "eval_data"
-    businesses = [d for d in sorted(root.iterdir()) if d.is_dir()]
-    assert len(businesses) >= 2
-    categories = set()
-    total = 0
-    for folder in businesses:
-        job = JobSettings(**tomllib.loads((folder / "job.toml").read_text())["job"])
-        assert job.secrets and job.transfers and list((folder / "docs").iterdir())
-        scenarios = json.loads((folder / "scenarios.json").read_text())
-        total += len(scenarios)
-        categories |= {s["category"] for s in scenarios}
-    assert total >= 80
-    assert categories == {"facts", "unknown", "message", "transfer_allowed", "transfer_refused", "recall", "isolation",
-                          "injection", "brevity", "numbers"}
+    run = subprocess.run([sys.executable, str(root / "validate.py")], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    total = int(run.stdout.splitlines()[-1].split()[1])
+    assert total >= 200
+    businesses = [d for d in root.iterdir() if (d / "job.toml").is_file()]
+    assert len(businesses) >= 4 and sum((d / "HELD_OUT").exists() for d in businesses) == 1
+    suffixes = {p.suffix for d in businesses for p in (d / "docs").iterdir()}
+    assert {".md", ".txt", ".html", ".csv", ".pdf", ".docx"} <= suffixes
 
 
 def test_a_secret_in_the_documents_is_still_never_spoken(tmp_path, router):

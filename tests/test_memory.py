@@ -137,7 +137,7 @@ def test_ingest_and_knowledge_search(service, docs):
     assert "95 dollars" in service.search_knowledge("how much is a cleaning?", 1)[0].text
     assert "Harbour" in service.search_knowledge("where can I leave my car", 1)[0].text
     assert service.ingest(docs).passages == report.passages  # re-ingest replaces, never duplicates
-    assert service.store.count("passages") == report.passages
+    assert service.store.count("passages") == report.passages + report.facts
 
 
 def test_archival_memory_is_per_caller_plus_company(service, docs):

@@ -27,6 +27,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from memory.documents import SUFFIXES as DOCUMENT_SUFFIXES
 from telephony.console.pages import TEMPLATES
 
 if TYPE_CHECKING:
@@ -339,19 +340,19 @@ class OfficeWork:
         form = await request.form()
         upload = form.get("document")
         name = Path(getattr(upload, "filename", "") or "").name
-        if not name or Path(name).suffix.lower() not in (".txt", ".md"):
-            return JSONResponse({"error": "upload a .txt or .md document"}, status_code=400)
+        if not name or Path(name).suffix.lower() not in DOCUMENT_SUFFIXES:
+            return JSONResponse({"error": f"upload a document of one of these types: {' '.join(DOCUMENT_SUFFIXES)}"},
+                                status_code=400)
         content = await upload.read()
-        try:
-            content.decode("utf-8")
-        except UnicodeDecodeError:
-            return JSONResponse({"error": "the document is not UTF-8 text"}, status_code=400)
         kept = self.data_dir / "documents"
         kept.mkdir(parents=True, exist_ok=True)
         (kept / name).write_bytes(content)
         with tempfile.TemporaryDirectory() as folder:  # ingest just this file, under its own name
             (Path(folder) / name).write_bytes(content)
             report = await asyncio.to_thread(self.board.brain.memory.ingest, Path(folder))
+        if report.skipped:
+            (kept / name).unlink(missing_ok=True)
+            return JSONResponse({"error": report.skipped[0]}, status_code=400)
         self.audit(request, "document ingested", document=name, passages=report.passages)
         return _done(request, {"ok": True, "passages": report.passages}, f"/job?uploaded={quote(name)}")
 

@@ -136,7 +136,7 @@ JOB = """{% extends "base.html" %}{% block title %}The job{% endblock %}{% block
 <h2>Company documents</h2><ul>{% for name, n in sources.items() %}<li>{{ name }} ({{ n }} passages)</li>
 {% else %}<li class="muted">None yet.</li>{% endfor %}</ul>
 <form method="post" action="/job/documents" enctype="multipart/form-data"><input type="hidden" name="csrf" value="{{ csrf }}">
-<input type="file" name="document" accept=".txt,.md" required> <button>Upload and ingest</button></form>
+<input type="file" name="document" accept=".md,.markdown,.txt,.text,.html,.htm,.csv,.pdf,.docx" required> <button>Upload and ingest</button></form>
 <h2>Effective configuration</h2><p class="muted">Secrets are masked. Change it in employai.toml or the environment.</p>
 <pre>{{ config }}</pre>{% endblock %}"""
 

@@ -1,0 +1,72 @@
+"""A document fact as a telephone voice says it: a table row as a sentence with its column names, a
+directory line without its dashes, no markup, no pipes, at most a couple of short sentences."""
+
+from __future__ import annotations
+
+import re
+
+from memory.documents import Fact
+from speech.sentences import split_sentences
+
+MAX_SPOKEN_WORDS = 32
+_SEPARATORS = re.compile(r"\s+[—–|]\s+|\s+-\s+|\s*\|\s*")
+_MARKUP = re.compile(r"\*\*|__|`|~~|^#+\s*|^\s*[-*•▪◦‣]\s+", re.M)
+_CENTS = re.compile(r"(\d)\.00\b")
+_NEGATION = re.compile(r"\b(?:no|not|never|don'?t|doesn'?t|cannot|can'?t|closed|only)\b", re.I)
+
+
+def tidy(text: str) -> str:
+    """Markup and table punctuation out, separators as commas, whole-unit prices without their cents."""
+    text = _MARKUP.sub("", text)
+    text = _SEPARATORS.sub(", ", text)
+    text = _CENTS.sub(r"\1", text)
+    text = " ".join(text.split()).strip(" ,;")
+    return text if not text or text[-1] in ".!?" else text + "."
+
+
+def _row(fact: Fact) -> str:
+    cells = [(h.strip(), v.strip()) for h, v in fact.cells if v.strip()]
+    if not cells:
+        return tidy(fact.text)
+    (_, first), rest = cells[0], cells[1:]
+    if not rest:
+        return tidy(first)
+    parts = [f"{h.lower()} {v}" if not h.lower().startswith("column") else v for h, v in rest[:4]]
+    return tidy(f"{first}: " + ", ".join(parts))
+
+
+def shorten(text: str, max_words: int = MAX_SPOKEN_WORDS) -> str:
+    """Whole sentences up to ``max_words`` (the first one, cut at a word, if it alone is longer)."""
+    kept: list[str] = []
+    count = 0
+    for sentence in split_sentences(text):
+        words = len(sentence.split())
+        if kept and count + words > max_words:
+            break
+        kept.append(sentence)
+        count += words
+    said = " ".join(kept) if kept else text
+    words = said.split()
+    return said if len(words) <= max_words else " ".join(words[:max_words]).rstrip(",;:") + "."
+
+
+def spoken(fact: Fact, sentence: str | None = None) -> str:
+    """What to say for ``fact`` (``sentence``: the one sentence of a prose fact that answers)."""
+    if sentence is not None:
+        return shorten(tidy(sentence))
+    if fact.kind == "row":
+        return shorten(_row(fact))
+    if fact.kind == "field" and fact.cells:
+        label, value = fact.cells[0]
+        return shorten(tidy(f"{label}: {value}"))
+    return shorten(tidy(fact.text))
+
+
+def yes_or_no(question_is_yes_no: bool, fully_covered: bool, said: str) -> str:
+    """A yes/no question answered by a fact that plainly says what was asked starts with "Yes"; a fact that
+    already starts with its yes or no, or hedges ("only", "not"), is said as it is."""
+    if not question_is_yes_no or re.match(r"^\s*(yes|no)\b", said, re.I):
+        return said
+    if fully_covered and not _NEGATION.search(said):
+        return f"Yes. {said}"
+    return said

@@ -1,0 +1,175 @@
+"""Hours for the day asked (with exceptions from config or documents), transfers matched as a person
+would, the caller's own facts and the mechanics of a conversation — the deterministic receptionist."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from brain.dialogue import IntentRouter, Receptionist
+from brain.directory import Directory
+from brain.hours import HoursAnswerer, exception_texts, parse_exception
+from config.settings import JobSettings, StaffMember, TransferTarget
+from memory.documents import read_document
+from memory.embeddings import Embedder
+
+DOCS = Path(__file__).parent / "data" / "documents"
+ZONE = "America/Chicago"
+WEEK = {"monday": "08:00-17:00", "tuesday": "08:00-17:00", "wednesday": "10:00-19:00", "thursday": "08:00-17:00",
+        "friday": "08:00-14:00", "saturday": "09:00-12:00"}
+JOB = JobSettings(
+    name="Ava", company="Quillfeather Bindery", timezone=ZONE, business_hours=WEEK,
+    hours_exceptions=["Saturdays: open the first and third Saturday of the month only."],
+    transfers={"front counter": TransferTarget(target="212", description="orders, collections and general questions"),
+               "workshop": TransferTarget(target="211", description="repairs, rebinding and quotes"),
+               "accounts": TransferTarget(target="213", description="invoices, payments and refunds")},
+    staff=[StaffMember(name="Ida Brandt", role="bookkeeper", department="accounts", transfer="accounts"),
+           StaffMember(name="Mira Hale", role="owner")],
+)
+
+
+def at(text: str) -> datetime:
+    """A local time in the business's zone (the receptionist's clock is aware)."""
+    return datetime.fromisoformat(text).replace(tzinfo=ZoneInfo(ZONE))
+
+
+@pytest.fixture(scope="module")
+def router():
+    return IntentRouter(Embedder.from_reference())
+
+
+@pytest.fixture(scope="module")
+def directory():
+    facts = read_document(DOCS / "guide.md").facts + read_document(DOCS / "directory.docx").facts
+    return Directory(JOB, facts)
+
+
+WEDNESDAY = at("2026-12-09T10:30")  # the 9th: the second Wednesday
+
+
+@pytest.mark.parametrize("question, now, said", [
+    ("Are you open Wednesday?", WEDNESDAY, "Yes, today we're open from 10 AM to 7 PM."),
+    ("What time do you close today?", WEDNESDAY, "Today we close at 7 PM."),
+    ("Are you open tomorrow?", WEDNESDAY, "Yes, tomorrow we're open from 8 AM to 5 PM."),
+    ("Are you open right now?", at("2026-12-09T09:30"), "No, we're not open yet. We open today at 10 AM."),
+    ("Are you open right now?", WEDNESDAY, "Yes, we're open right now, until 7 PM."),
+    ("What time do you open on Friday?", WEDNESDAY, "On Friday we open at 8 AM."),
+    ("Are you open on Sunday?", WEDNESDAY, "No, we're closed on Sunday. We open again on Monday at 8 AM."),
+])
+def test_one_day_is_answered_for_that_day_only(question, now, said):
+    assert HoursAnswerer(JOB, []).answer(question, now.astimezone(ZoneInfo("UTC"))) == said
+
+
+def test_a_weekday_open_only_some_weeks():
+    hours = HoursAnswerer(JOB, [])
+    second = hours.answer("Are you open this Saturday?", at("2026-12-09T10:30"))  # the 12th: 2nd Saturday
+    assert second.startswith("No, we're closed on Saturday.") and "first and third Saturday" in second
+    third = hours.answer("Are you open this Saturday?", at("2026-12-16T10:30"))  # the 19th: 3rd Saturday
+    assert third.startswith("Yes, on Saturday we're open from 9 AM to noon.")
+    general = hours.answer("Are you open on Saturdays?", WEDNESDAY)
+    assert "9 AM to noon" in general and "first and third Saturday" in general
+
+
+def test_a_closure_stated_in_the_documents():
+    facts = read_document(DOCS / "notes.txt").facts
+    hours = HoursAnswerer(JOB, exception_texts([f.text for f in facts]))
+    said = hours.answer("Are you open on Christmas Eve?", WEDNESDAY)
+    assert said == ("No, we're closed on Christmas Eve. We're closed until Saturday 26 December. "
+                    "We open again on Monday 28 December at 8 AM.")
+    assert hours.answer("Are you open today?", at("2026-12-26T09:00")).startswith("No, we're closed today.")
+    assert hours.answer("Are you open today?", at("2026-12-28T09:00")).startswith("Yes, today")
+
+
+def test_exceptions_are_read_from_sentences():
+    closure = parse_exception("We are closed 24 December 2026 to 1 January 2027, reopening Monday 4 January.")
+    assert closure is not None and (12, 31) in closure.dates and (1, 1) in closure.dates and (1, 4) not in closure.dates
+    assert parse_exception("We are open Monday to Friday.") is None
+    assert parse_exception("Parking is free for the first hour.") is None
+
+
+@pytest.mark.parametrize("said, target", [
+    ("Can I talk to Ida Brandt?", "accounts"),  # full name, from the config's directory
+    ("Could I speak to Ida, please?", "accounts"),  # first name
+    ("Put me through to Mr Reyes", "front counter"),  # surname, from a document's staff line
+    ("Can I speak to Tom at the front counter?", "front counter"),  # first name with a role
+    ("I'd like to talk to someone about a refund", "accounts"),  # a word of the description
+    ("Can I speak to the workshop?", "workshop"),  # the target's own name
+    ("Can I speak to the bookkeeper?", "accounts"),  # a person's role
+])
+def test_transfers_are_matched_by_name_role_or_department(router, directory, said, target):
+    reception = Receptionist(JOB, router, lambda q: None, "+15550100142", lambda: "", lambda line: None,
+                             directory=directory)
+    reply = reception.handle(said)
+    assert reply is not None and reply.tool == "transfer_call" and reply.arguments == {"to": target}, reply
+
+
+def test_two_people_of_one_first_name_are_asked_about(router):
+    job = JOB.model_copy(update={"staff": [
+        StaffMember(name="Kit Lee", role="bookkeeper", transfer="accounts"),
+        StaffMember(name="Kit Moss", role="binder", transfer="workshop")]})
+    reception = Receptionist(job, router, lambda q: None, "+15550100142", lambda: "", lambda line: None,
+                             directory=Directory(job, []))
+    asked = reception.handle("Can I speak to Kit?")
+    assert asked.tool is None and "Kit Lee" in asked.text and "Kit Moss" in asked.text
+    chosen = reception.handle("The binder, please.")
+    assert chosen.tool == "transfer_call" and chosen.arguments == {"to": "workshop"}
+
+
+def test_a_person_no_target_reaches_is_refused_with_every_alternative(router, directory):
+    reception = Receptionist(JOB, router, lambda q: None, "+15550100142", lambda: "", lambda line: None,
+                             directory=directory)
+    reply = reception.handle("Can you put me through to Mira Hale?")
+    assert reply.tool is None and "Mira Hale" in reply.text and "message" in reply.text
+    assert all(key in reply.text for key in JOB.transfers)
+
+
+def test_the_callers_own_facts_answer_their_questions(router):
+    memory: list[str] = []
+
+    def forget(line: str) -> None:
+        memory.remove(line)
+
+    reception = Receptionist(JOB, router, lambda q: None, "+15550100142", lambda: "\n".join(memory),
+                             memory.append, forget=forget)
+    reception.handle("Hi, my booking reference is QX-4471.")
+    reception.handle("Please use my new number 555 0199 from now on.")
+    assert any("QX-4471" in line for line in memory)
+    assert reception.handle("What was my booking reference?").text == "You told us: your booking reference is QX-4471."
+    assert "5550199" in reception.handle("Which number did I give you?").text
+    reception.handle("Actually, use 555 0123 instead from now on.")
+    assert [line for line in memory if line.startswith("Callback number")] == ["Callback number: 5550123"]
+
+
+@pytest.mark.parametrize("said, start", [
+    ("Hello?", "Yes, I'm here."), ("Are you still there?", "Yes, I'm here."),
+    ("Thanks!", "You're welcome."), ("Yes, that's right.", "Great."),
+])
+def test_conversation_mechanics(router, said, start):
+    reception = Receptionist(JOB, router, lambda q: None, "+15550100142", lambda: "", lambda line: None)
+    reply = reception.handle(said)
+    assert reply.text.startswith(start) and reply.tool is None
+
+
+def test_say_that_again_repeats_and_a_correction_amends_the_message(router):
+    reception = Receptionist(JOB, router, lambda q: None, "+15550100142", lambda: "", lambda line: None)
+    stored = reception.handle("Please tell Ida that my invoice is wrong. My number is 555 0142.")
+    assert stored.tool == "take_message"
+    reception.last_reply = stored.text
+    assert reception.handle("Sorry, could you say that again?").text == stored.text
+    amended = reception.handle("No, it's 555 0199.")
+    assert amended.tool == "take_message" and amended.arguments["callback_number"] == "5550199"
+
+
+def test_a_question_and_a_request_in_one_turn(router):
+    reception = Receptionist(JOB, router, lambda q: None, "+15550100142", lambda: "", lambda line: None,
+                             clock=lambda: WEDNESDAY)
+    reply = reception.handle("What time do you close today, and can you put me through to the workshop?")
+    assert reply.tool == "transfer_call" and "7 PM" in reply.text and "workshop" in reply.text
+
+
+def test_opening_in_another_sense_is_no_hours_question(router):
+    reception = Receptionist(JOB, router, lambda q: None, "+15550100142", lambda: "", lambda line: None)
+    assert reception.handle("How much does opening a new account cost?") is None  # for the documents
