@@ -108,8 +108,11 @@ _PREFERENCE = re.compile(
     r"\b(?:i|we) (?:really )?(?:prefer|like|'d prefer|would prefer|always|usually|never|live in|'ve got|get really|"
     r"get nervous|am allergic|'m allergic|am nervous|'m nervous|run|own|can only|can't|cannot|only ever)\b|\bplease (?:always|make sure|remember|tell|knock|"
     r"don't|do not)\b|\bis my \w+", re.I)
-_ASK_WORDS = set("what which whats was were is are my me tell told give gave did do you have remind again please the "
-                 "that".split())
+# Words of any question about oneself: they say nothing about which fact is asked for.
+_ASK_STEMS = content_stems("what which whats was were is are my me tell told give gave did do you have remind again "
+                           "please the that")
+ANYTHING_ELSE = "Is there anything else I can help you with?"
+YOURE_WELCOME = f"You're welcome. {ANYTHING_ELSE}"
 _SELF_QUESTION = re.compile(r"\bdid i\b|\bhave i (?:told|given|said|mentioned)\b|\bdo i (?:like|prefer|usually|always|normally)\b|\bi (?:told|said|asked|mentioned|gave)\b|\bmy (?:usual|preference)"
                             r"|\bwhat(?:'s| is| was| were| are)? my\b|\bwhich (?:\w+ )?(?:is|was) mine\b|\bremind me\b"
                             r"|\b(?:do|did) you (?:have|keep|remember|still have) my\b"
@@ -276,7 +279,7 @@ class Receptionist:
             return None
         lines = [line for line in self.human_block().splitlines() if line.strip()]
         said = [line[len("Caller said:"):].strip() for line in lines if line.startswith("Caller said:")]
-        wanted = content_stems(text) - content_stems(" ".join(_ASK_WORDS))
+        wanted = content_stems(text) - _ASK_STEMS
         if re.search(r"\bnumber\b", text, re.I):
             numbers = [line.split(":", 1)[1].strip() for line in lines if line.startswith("Callback number:")]
             if numbers:
@@ -300,9 +303,9 @@ class Receptionist:
         if _PRESENCE.match(text):
             return Reply("Yes, I'm here. How can I help you?", intent="presence")
         if _THANKS.match(text):
-            return Reply("You're welcome. Is there anything else I can help you with?", intent="thanks")
+            return Reply(YOURE_WELCOME, intent="thanks")
         if _AFFIRM.match(text):
-            return Reply("Great. Is there anything else I can help you with?", intent="affirm")
+            return Reply(f"Great. {ANYTHING_ELSE}", intent="affirm")
         return None
 
     def _amend(self, text: str) -> Reply | None:
@@ -311,10 +314,10 @@ class Receptionist:
         if stored is None or not number or not _CORRECTION.search(text) and len(text.split()) > 6:
             return None
         arguments = dict(stored.arguments)
-        key = "callback_number" if "callback_number" in arguments else "number"
-        arguments[key] = number
-        arguments["message" if key == "callback_number" else "reason"] = (
-            arguments.get("message" if key == "callback_number" else "reason", "") + " (number corrected)").strip()
+        is_message = "callback_number" in arguments  # take_message; schedule_callback has number and reason
+        arguments["callback_number" if is_message else "number"] = number
+        note = "message" if is_message else "reason"
+        arguments[note] = (arguments.get(note, "") + " (number corrected)").strip()
         self.last_stored = Reply(stored.text, stored.tool, arguments, stored.intent)
         return Reply(f"Thanks, I've corrected that. We'll call you back on {number}.", stored.tool, arguments,
                      stored.intent)
@@ -353,8 +356,7 @@ class Receptionist:
         if (reply is None or (updated_number and reply.intent == "callback")) and learned and not self._asks_more(
                 text, learned):
             noted = "; ".join(to_second_person(c) for c in learned)
-            return Reply(f"Thank you, I've noted that {noted}. Is there anything else I can help you with?",
-                         intent="noted")
+            return Reply(f"Thank you, I've noted that {noted}. {ANYTHING_ELSE}", intent="noted")
         return reply
 
     @staticmethod
@@ -387,7 +389,7 @@ class Receptionist:
         if intent == "goodbye":
             return Reply(f"Thank you for calling {self.job.company}. Goodbye!", "end_call", {}, intent)
         if intent == "thanks":
-            return Reply("You're welcome. Is there anything else I can help you with?", intent=intent)
+            return Reply(YOURE_WELCOME, intent=intent)
         if intent == "hours":
             self.last_support = [e.text for e in self.hours.exceptions]  # the fact guard checks against them
             return Reply(self.hours.answer(text, self.clock()), intent=intent)
@@ -404,6 +406,8 @@ class Receptionist:
     def _parts(self, text: str) -> list[str]:
         """A question and a request in one turn, as their two parts (else the turn whole)."""
         pieces = [p.strip() for p in self._SPLIT.split(text) if p and p.strip()]
+        if len(pieces) < 2:
+            return [text]  # one piece: nothing to classify twice
         acting = [p for p in pieces if self._intent(p) in ("leave_message", "transfer", "callback")]
         asking = [p for p in pieces if p not in acting and (p.endswith("?") or _QUESTION_START.match(p))]
         if not acting or not asking or len(acting) > 1:
@@ -412,8 +416,8 @@ class Receptionist:
             return [text]  # "Is Mr Ortega in today? Could you put me through?": one request, its person elsewhere
         # The request keeps everything after it (a message's content and number follow it).
         start = text.find(acting[0])
-        return [*[a for a in asking if text.find(a) < start][:1], text[start:]] if any(
-            text.find(a) < start for a in asking) else [text[start:], asking[0]]
+        before = [a for a in asking if text.find(a) < start]
+        return [before[0], text[start:]] if before else [text[start:], asking[0]]
 
     def _several(self, parts: list[str]) -> Reply:
         said, tool, arguments, intents = [], None, {}, []

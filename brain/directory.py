@@ -27,6 +27,7 @@ _NAME_HEADERS = re.compile(r"^(name|staff|person|who|contact|team member|employe
 _REQUEST_WORDS = set(
     "speak talk put through transfer connect someone somebody anyone person please could would can may like "
     "want need get line phone call directly direct with to in at from the a an there available".split())
+_REQUEST_STEMS = content_stems(" ".join(_REQUEST_WORDS))
 _NOT_NAMES = {"Front", "Desk", "Billing", "Reception", "Accounts", "Office", "Manager", "Team", "Our", "The",
               "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"}
 
@@ -126,7 +127,7 @@ class Directory:
 
     def _by_role(self, text: str) -> list[Person]:
         """"The bookkeeper": people whose role the request's words name (or who have only those words)."""
-        asked = content_stems(text) - content_stems(" ".join(_REQUEST_WORDS))
+        asked = content_stems(text) - _REQUEST_STEMS
         return [p for p in self.people if asked and (role := content_stems(p.role())) and (asked <= role or role <= asked)]
 
     def match(self, text: str) -> TransferMatch:
@@ -134,7 +135,8 @@ class Directory:
         lowered = text.lower()
         keyed = [key for key in self.targets if re.search(rf"\b{re.escape(key.lower())}\b", lowered)]
         if not named and not keyed:
-            named = [p for p in self._by_role(text) if p.transfer] or self._by_role(text)
+            by_role = self._by_role(text)
+            named = [p for p in by_role if p.transfer] or by_role
         if len(named) > 1:  # "Sam in accounts": the role words choose
             wanted = content_stems(text) - content_stems(" ".join(p.name for p in named))
             scored = [(len(wanted & content_stems(f"{p.about} {p.transfer or ''}")), p) for p in named]
@@ -150,7 +152,7 @@ class Directory:
             return TransferMatch("person_unreachable", people=(person,))
         if keyed:
             return TransferMatch("target", keyed[0])
-        wanted = content_stems(text) - content_stems(" ".join(_REQUEST_WORDS))
+        wanted = content_stems(text) - _REQUEST_STEMS
         scores = {key: len(wanted & stems) + 2 * len(wanted & content_stems(key)) for key, stems in self._target_stems.items()}
         if scores and (top := max(scores.values())) > 0:
             best = [k for k, s in scores.items() if s == top]

@@ -175,9 +175,9 @@ class Brain:
     def front_desk(self) -> tuple[HoursAnswerer, Directory]:
         """The hours (with the exceptions the documents state) and the staff directory, rebuilt when the
         documents change."""
-        facts = self.knowledge.facts()
         version = self.memory.store.count("passages")
         if self._desk is None or self._desk[0] != version:
+            facts = self.knowledge.facts()
             texts = [f"{fact.heading}: {fact.text}" if fact.kind in ("list", "item") else fact.text for fact in facts]
             self._desk = (version, HoursAnswerer(self.job, exception_texts(texts)), Directory(self.job, facts))
         return self._desk[1], self._desk[2]

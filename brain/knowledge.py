@@ -115,12 +115,6 @@ def required_in_answer(question: str) -> list[re.Pattern[str]]:
     return needed
 
 
-def question_stems(question: str) -> set[str]:
-    """A question's content stems (what its asking words ask for is looked up, but not required: the
-    address sentence of a prose document need not say "address")."""
-    return content_stems(question)
-
-
 _NUMBER_WORDS = {w: str(n) for n, w in enumerate(
     "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen "
     "eighteen nineteen twenty".split())} | {"thirty": "30", "forty": "40", "fifty": "50", "sixty": "60", "ninety": "90",
@@ -308,6 +302,11 @@ class KnowledgeIndex:
         # documented thing ("unblock" for "clearing a blockage"), or what the documents lack (a service not offered).
         return math.log(1.0 + (len(self._units) + 1) / (max(count, 1) + 0.5))
 
+    def top_texts(self, question: str, limit: int = 3) -> list[str]:
+        """What the best ``limit`` facts say, with their whole text (the eval's recall@k reads it)."""
+        with self._lock:
+            return [f"{self._units[i].say} {self._units[i].fact.text}" for i, _, _ in self.candidates(question, limit)]
+
     def candidates(self, question: str, limit: int = CANDIDATES) -> list[tuple[int, float, float]]:
         """(unit index, similarity, coverage) of the best facts by fused rank, best first."""
         self._refresh()
@@ -317,7 +316,9 @@ class KnowledgeIndex:
 
     def _scored(self, question: str, limit: int) -> list[tuple[int, float, float, float]]:
         similarity = self._matrix @ self.service.embedder.embed_one(" ".join([question, *asked_for(question)]))
-        wanted = question_stems(question)
+        # What the question's asking words ask for is looked up, but not required in coverage: the address
+        # sentence of a prose document need not say "address".
+        wanted = content_stems(question)
         looked_up = _expanded(wanted | content_stems(" ".join(asked_for(question))))
         lexical = (np.asarray(self._bm25.get_scores(sorted(looked_up)), dtype=np.float32)
                    if self._bm25 is not None and looked_up else np.zeros(len(self._units), dtype=np.float32))
@@ -327,7 +328,8 @@ class KnowledgeIndex:
                 fused[index] += 1.0 / (RRF_K + rank + 1)
         lexical_hits = lexical > 0
         fused[~lexical_hits] *= 0.999  # ties: a fact that shares a word wins
-        main_wanted = question_stems(main_clause(question)) if main_clause(question) != question else set()
+        main = main_clause(question)
+        main_wanted = content_stems(main) if main != question else set()
         top_lexical = float(lexical.max()) if len(lexical) and lexical.max() > 0 else 1.0
         out = []
         for i in np.argsort(-fused)[:limit].tolist():
@@ -356,7 +358,7 @@ class KnowledgeIndex:
             if not pool:
                 return None
             who = bool(_WHO.match(question))
-            wanted = question_stems(question)
+            wanted = content_stems(question)
             asked_stems = _expanded(content_stems(" ".join(_asked_words(question))))
             if needed and not {s for s in wanted if not (_variants(s) & asked_stems)}:
                 # "where are you?", "what's your address?": what the answer must hold is all it asks
@@ -373,7 +375,7 @@ class KnowledgeIndex:
         fully_covered = coverage >= 0.99 and similarity >= FULL_COVERAGE_SIMILARITY
         # Two or more content words, every one found in one fact ("Dana" and "extension"): names and rare
         # words that MiniLM scores low are still that fact.
-        several_covered = coverage >= 0.99 and len(question_stems(question)) >= 2 and similarity >= SEVERAL_COVERED_SIMILARITY
+        several_covered = coverage >= 0.99 and len(wanted) >= 2 and similarity >= SEVERAL_COVERED_SIMILARITY
         # "Where are you?" answered by the sentence with the street address in it.
         street_hit = _ADDRESS in needed and bool(_STREET.search(self._holds_unit(unit))) and coverage >= 0.99
         if not (agree or fully_covered or several_covered or label_hit or street_hit):

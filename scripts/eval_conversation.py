@@ -91,10 +91,7 @@ async def play(conversation, text: str) -> tuple[str, list[str], float, float | 
 
 def recall_at_3(brain, question: str, groups: list[list[str]]) -> bool:
     """Is a fact holding the expected answer among the three best retrieved?"""
-    knowledge = brain.knowledge
-    with knowledge._lock:
-        top = knowledge.candidates(question, 3)
-        texts = [f"{knowledge._units[i].say} {knowledge._units[i].fact.text}".lower() for i, _, _ in top]
+    texts = [text.lower() for text in brain.knowledge.top_texts(question, 3)]
     return any(any(option.lower() in text for option in groups[0]) for text in texts)
 
 

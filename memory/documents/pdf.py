@@ -47,11 +47,7 @@ def _heading_sizes(reader: PdfReader) -> dict[str, float]:
 
 def _cells(line: str) -> list[tuple[int, str]]:
     """A layout line's cells with their start columns (cells are apart by three or more spaces)."""
-    cells, start = [], None
-    for match in re.finditer(r"\S+(?: {1,2}\S+)*", line):
-        cells.append((match.start(), match.group()))
-        start = match.start()
-    return cells if start is not None else []
+    return [(match.start(), match.group()) for match in re.finditer(r"\S+(?: {1,2}\S+)*", line)]
 
 
 def _table_blocks(lines: list[str], path: tuple[str, ...]) -> list[Block]:
