@@ -70,7 +70,9 @@ HOURS_QUESTION = re.compile(
 # Conversation mechanics: words about the call itself, not the business.
 _PRESENCE = re.compile(r"^\W*(hello|hi|hey)?\W*(are you (still )?there|can you hear me|is anyone there|anybody there|"
                        r"are you still with me|hello)\W*$", re.I)
-_REPEAT = re.compile(r"^\W*(sorry|pardon|excuse me)?\W*(what was that|say that again|could you (please )?(say|repeat) that"
+_BAD_LINE = r"(?:(?:sorry|pardon|excuse me)\W+)?(?:(?:the |this )?line'?s? (?:is |was )?(?:terrible|awful|bad|breaking up|rubbish|" \
+            r"poor|crackly)|you(?:'re| are) breaking up|it'?s (?:a )?(?:bad|terrible|awful|noisy) (?:line|here))\W*"
+_REPEAT = re.compile(r"^\W*(sorry|pardon|excuse me)?\W*(?:" + _BAD_LINE + r")?(?:(?:sorry|so)\W+)?(what was that|say that again|could you (please )?(say|repeat) that"
                      r"( again)?|can you (please )?(say|repeat) that( again)?|repeat that|come again|pardon|sorry|"
                      r"i didn'?t (catch|get|hear) (that|you)|what did you say)\W*(please)?\W*(again)?\W*$", re.I)
 _THANKS = re.compile(r"^\W*(ok(ay)?|great|perfect|lovely|brilliant|cool|good|all right|alright)?[\s,.!]*"
@@ -83,12 +85,15 @@ KEYWORDS: list[tuple[str, re.Pattern[str]]] = [
     ("goodbye", re.compile(r"^\W*(ok(ay)?|no|thanks?|thank you|great|perfect)?[\s,.!]*(that'?s (all|it|everything)[\s,.!]*)?"
                            r"(thanks?( you)?( so much)?[\s,.!]*)?(good)?bye\b"
                            r"|^\W*(no[\s,.!]*)?that'?s (all|it|everything)([\s,.!]*(thanks?|thank you)( so much)?)?\W*$", re.I)),
-    ("callback", re.compile(r"\bcall (me )?back\b|\bcallback\b|\breturn (my|the) call\b", re.I)),
+    ("callback", re.compile(r"\b(call|ring|phone|bell) (me )?back\b|\bcallback\b|\breturn (my|the) call\b"
+                            r"|\bgive me a (ring|call|bell|buzz)( back)?\b", re.I)),
     ("leave_message", re.compile(r"\b(leave|take|pass on|pass|give|send|get)( \w+)? (message|note)\b|\b(tell|let)\s+(\w+\.?\s+){1,3}(know\b|that\b)"
-                                 r"|\bmessage for\b", re.I)),
+                                 r"|\bmessage for\b|\bleave (something|a note|word) (for|with)\b"
+                                 r"|\b(can|could|would|will) you (please )?(tell|let|remind) (?!me\b)[A-Z]", re.I)),
     ("leave_message", re.compile(r"(?:^|(?<=[.!?])\s)\W*(?:(?:and|also|oh|so)[\s,]+)?(?:please\s+)?tell\s+(?:the\s+)?(?:dr\.?\s+|doctor\s+)?[A-Z]",
                                  re.I)),
-    ("transfer", re.compile(r"\b((?<!bank )(?<!wire )(?<!money )(?<!balance )transfer(?! fee)|put me through|connect me|patch me)\b|\b(speak|talk) (to|with)\b", re.I)),
+    ("transfer", re.compile(r"\b((?<!bank )(?<!wire )(?<!money )(?<!balance )transfer(?! fee)|put me through|connect me|patch me)\b|\b(speak|talk) (to|with)\b"
+                             r"|\b(have|get|like|want|need) a (quick )?word with\b|\b(can|could|may) i (have|get) (?!a\b|an\b|the\b|some\b|your\b)[A-Z]", re.I)),
     ("identity", re.compile(r"\b(remember|know) (my name|who i am|me)\b|\bwhat'?s my name\b|\bwho am i\b", re.I)),
     ("hours", HOURS_QUESTION),
 ]
@@ -136,7 +141,16 @@ _PRIVACY = re.compile(
 PRIVACY_REPLY = "I'm sorry, I can't share information about other callers or our staff's private details."
 _WHEN = re.compile(r"\b((?:tomorrow|today|tonight|this|next|on|at|in|after|before|around|monday|tuesday|wednesday|"
                    r"thursday|friday|saturday|sunday)\b[^.?!,]*)", re.I)
-_GREETING = re.compile(r"^\s*(?:hi|hello|hey|good (?:morning|afternoon|evening))\b[\s,!.]*", re.I)
+_WHEN_DAY = re.compile(r"\b((?:(?:on|this|next|by|after|before|around|at)\s+)?(?:tomorrow|today|tonight|monday|tuesday|"
+                       r"wednesday|thursday|friday|saturday|sunday|\d{1,2}(?::\d\d)?\s*(?:am|pm|o'?clock))\b[^.?!,]*)", re.I)
+_GREETING = re.compile(r"^\s*(?:hi|hello|hey|hiya|morning|afternoon|evening|good (?:morning|afternoon|evening))\b[\s,!.]*",
+                       re.I)
+# "Can you make a note of my reg?", "hang on to that for me", "keep it on file": the caller asks to be remembered.
+_NOTE_REQUEST = re.compile(r"\b(?:make a note|take a note|note (?:it|that|this|down|my)|keep (?:it|that|this) on (?:file|record)|"
+                           r"hang on to|hold on to|keep hold of|put (?:it|that) on (?:file|record|my file)|"
+                           r"remember (?:it|that|this|my)|save (?:it|that|my)|keep (?:a )?record of)\b", re.I)
+_FILLER = re.compile(r"^\W*(?:(?:anyway|anyhow|so|and|also|oh|right|ok(?:ay)?|well|now|but|then|while i'?ve got you|"
+                     r"by the way|before (?:i forget|you go))\b[\s,.!-]*)+", re.I)
 _QUESTION_START = re.compile(r"^\W*(what|when|where|who|which|why|how|do|does|did|is|are|can|could|will|would)\b", re.I)
 _SWAPS = [(r"\bmy\b", "your"), (r"\bI'm\b", "you're"), (r"\bI am\b", "you are"), (r"\bI\b", "you"), (r"\bme\b", "you"),
           (r"\bmine\b", "yours")]
@@ -253,10 +267,26 @@ class Receptionist:
     def _learn_preferences(self, text: str) -> list[str]:
         """Keep what the caller says of themselves; returns what was kept."""
         kept: list[str] = []
+        if _NOTE_REQUEST.search(text) and not _SELF_QUESTION.search(text):
+            # "Could you make a note of my reg? It's KX19 TLM.": the request and its value, kept together
+            clause = _GREETING.sub("", _SELF_ID.sub("", text.strip())).strip(" ,")
+            number = self._number_in(clause)
+            if number and re.search(r"\b(new|use|from now on|instead|call me on|reach me on|try me on)\b", clause, re.I):
+                for line in self.human_block().splitlines():
+                    if line.startswith("Callback number:"):
+                        self.forget(line)
+                self.remember(f"Callback number: {number}")
+            if clause and clause.lower() not in self.human_block().lower():
+                self.remember(f"Caller said: {clause.rstrip('?')}")
+                told = [t for t in re.split(r"(?<=[.!?])\s+", clause) if not _NOTE_REQUEST.search(t)]
+                return [" ".join(told).rstrip("?. ") if told else clause.rstrip("?. ")]
         clauses = [c for s in re.split(r"(?<=[.!?])\s+", text)
                    for c in re.split(r",\s+(?=(?:can|could|would|will) you\b)|\s+(?:also|and also)[,\s]+", s, flags=re.I)]
         for sentence in clauses:
-            is_question = (sentence.rstrip().endswith("?") and _QUESTION_START.match(sentence)) or _SELF_QUESTION.search(sentence)
+            # "If I can't get over this week, is there a charge?" asks; it tells nothing to keep
+            is_question = sentence.rstrip().endswith("?") and not re.search(
+                r"\b(?:note|keep|save|record|remember|hang on to|hold on to)\b", sentence, re.I) \
+                or _SELF_QUESTION.search(sentence)
             if is_question or _PRIVACY.search(sentence):
                 continue
             if _PREFERENCE.search(sentence) or _OWN_FACT.search(sentence):
@@ -356,7 +386,7 @@ class Receptionist:
         if (reply is None or (updated_number and reply.intent == "callback")) and learned and not self._asks_more(
                 text, learned):
             noted = "; ".join(to_second_person(c) for c in learned)
-            return Reply(f"Thank you, I've noted that {noted}. {ANYTHING_ELSE}", intent="noted")
+            return Reply(f"Thank you, I've made a note: {noted}. {ANYTHING_ELSE}", intent="noted")
         return reply
 
     @staticmethod
@@ -365,10 +395,12 @@ class Receptionist:
         rest = text
         for clause in learned:
             rest = rest.replace(clause, " ")
+        asked = any(s.strip().endswith("?") for s in re.split(r"(?<=[.!?])\s+", rest))
         rest = _GREETING.sub("", rest.strip(" ,.!?"))
-        if re.search(r"\b(keep|note|save|record|remember|file|write)\b", rest, re.I):
+        if re.search(r"\b(keep|note|save|record|remember|file|write|hang on to|hold on to)\b", rest, re.I):
             return False  # asking to note it is what was done
-        return bool(_QUESTION_START.match(rest.strip(" ,.!?")) or rest.strip().endswith("?"))
+        rest = _FILLER.sub("", rest.strip(" ,.!?"))
+        return bool(_QUESTION_START.match(rest) or asked)
 
     def _intent(self, text: str) -> str:
         intent, _score = self.router.classify(text)
@@ -391,8 +423,11 @@ class Receptionist:
         if intent == "thanks":
             return Reply(YOURE_WELCOME, intent=intent)
         if intent == "hours":
-            self.last_support = [e.text for e in self.hours.exceptions]  # the fact guard checks against them
-            return Reply(self.hours.answer(text, self.clock()), intent=intent)
+            said = self.hours.answer(text, self.clock())
+            # The fact guard checks figures against these: the stated exceptions, and the answer itself, whose
+            # dates and times were computed from the configuration and the calendar, not generated.
+            self.last_support = [e.text for e in self.hours.exceptions] + [said]
+            return Reply(said, intent=intent)
         if intent == "identity":
             name = caller_name(self.human_block())
             if name:
@@ -567,7 +602,8 @@ class Receptionist:
                      f"{person.first}.", intent="transfer_refused")
 
     def _callback(self, text: str) -> Reply:
-        when = _WHEN.search(text)
+        # a day or time named ("on Friday morning") before any "on"/"at" ("someone on the service desk")
+        when = _WHEN_DAY.search(text) or _WHEN.search(text)
         number = self._number_in(text)
         if not when:
             self.state.pending = "callback_when"

@@ -150,6 +150,9 @@ def parse_exception(text: str) -> Exception_ | None:
         weekday = ordinal.group(2)
     if not dates and not weeks and not re.search(_WEEKDAY, lowered) and "holiday" not in lowered:
         return None
+    if not dates and not weeks and not re.search(r"\b(only|except|by appointment|every other|alternate|holidays?)\b",
+                                                 lowered):
+        return None  # "Office hours: ... Friday 9 to 4, closed Saturday and Sunday" restates the week
     closed = bool(re.search(r"\b(closed|shut|no lessons|no classes|no appointments)\b", lowered)) and not re.search(
         r"\bonly\b|\bopen\b", lowered)
     return Exception_(" ".join(text.split()), frozenset(dates), weekday, frozenset(weeks), closed)
@@ -285,8 +288,10 @@ class HoursAnswerer:
             elif closed_by is not None:
                 because = f" {_short(closed_by.text)}"
             after = asked.day or now.date()
-            return (f"{'No, w' if yes_no else 'W'}e're closed {label}.{because}"
-                    + (_next_opening(self.job, after, self.exceptions, now.date()) if asked.day is not None else ""))
+            reopening = _next_opening(self.job, after, self.exceptions, now.date()) if asked.day is not None else ""
+            if reopening and because.startswith(" We're closed until"):
+                because = ""  # "we open again on Monday 4 January" says it
+            return f"{'No, w' if yes_no else 'W'}e're closed {label}.{because}{reopening}"
         start, end = span
         wanted = _time_asked(question)
         if wanted is not None and not asked.now:

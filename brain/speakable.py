@@ -62,6 +62,11 @@ def spoken(fact: Fact, sentence: str | None = None) -> str:
     return shorten(tidy(fact.text))
 
 
+_PLAIN_NO = re.compile(r"\b(?:do not|don't|does not|doesn't|cannot|can't|is not|isn't|are not|aren't|never|no longer|"
+                       r"not (?:accepted|allowed|possible|available|included|covered))\b", re.I)
+_HEDGE = re.compile(r"\b(?:only|except|unless|but|however|although|if)\b", re.I)
+
+
 def yes_or_no(question_is_yes_no: bool, fully_covered: bool, said: str) -> str:
     """A yes/no question answered by a fact that plainly says what was asked starts with "Yes"; a fact that
     already starts with its yes or no, or hedges ("only", "not"), is said as it is."""
@@ -69,4 +74,6 @@ def yes_or_no(question_is_yes_no: bool, fully_covered: bool, said: str) -> str:
         return said
     if fully_covered and not _NEGATION.search(said):
         return f"Yes. {said}"
+    if fully_covered and _PLAIN_NO.search(said) and not _HEDGE.search(said):
+        return f"No. {said}"  # "Can I pay by cheque?" - "We do not accept cheques."
     return said

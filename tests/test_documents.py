@@ -144,3 +144,11 @@ def test_ingest_reports_each_file_and_replaces_on_reingest(service, tmp_path):
     assert any("90.00" in p.text for p in service.store.passages(COMPANY_FACTS))
     assert not any("85.00" in p.text for p in service.store.passages(COMPANY_FACTS))
     assert again.facts == report.facts - 1
+
+
+def test_a_pdf_label_column_gives_fields_without_a_doubled_colon():
+    """A 'Label:   value' block set as two columns (an eval business's guide is such a PDF)."""
+    pdf = next((Path(__file__).parent.parent / "scripts" / "eval_data").glob("*/docs/customer_guide.pdf"))
+    fields = {f.cells[0][0]: f.cells[0][1] for f in read_document(pdf).facts if f.kind == "field" and f.cells}
+    assert fields["Address"][:1].isdigit() and "E-mail" in fields and "Phone" in fields
+    assert not any("::" in f.text for f in read_document(pdf).facts)

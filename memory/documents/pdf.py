@@ -54,7 +54,8 @@ def _table_blocks(lines: list[str], path: tuple[str, ...]) -> list[Block]:
     header = _cells(lines[0])
     starts = [s for s, _ in header]
     names = [clean(t) for _, t in header]
-    if any(re.search(r"\d", n) for n in names):  # no header row: columns are numbered
+    labelled = len(starts) == 2 and sum(_cells(line)[0][1].endswith(":") for line in lines) * 2 > len(lines)
+    if labelled or any(re.search(r"\d", n) for n in names):  # no header row: columns are numbered
         names, rows = [f"Column {n + 1}" for n in range(len(header))], lines
     else:
         rows = lines[1:]
@@ -66,7 +67,8 @@ def _table_blocks(lines: list[str], path: tuple[str, ...]) -> list[Block]:
             values[column] = f"{values[column]} {text}".strip()
         if any(values):
             if len(starts) == 2 and names[0].startswith("Column"):
-                blocks.append(Block("field", f"{values[0]}: {values[1]}", path, ((values[0], values[1]),)))
+                label = values[0].rstrip(":").strip()  # "Address:   27 Mill Road", a label column of its own
+                blocks.append(Block("field", f"{label}: {values[1]}", path, ((label, values[1]),)))
             else:
                 blocks.append(Block("row", path=path, cells=tuple(zip(names, map(clean, values)))))
     return blocks
