@@ -264,18 +264,22 @@ class Receptionist:
                 self.remember(f"Name: {name}")
 
     # -- the caller's own facts --------------------------------------------------------------------
+    def _keep_number(self, clause: str) -> None:
+        """"Please use my new number ... from now on": the callback number is replaced, not added to."""
+        number = self._number_in(clause)
+        if number and re.search(r"\b(new|use|from now on|instead|call me on|reach me on|try me on)\b", clause, re.I):
+            for line in self.human_block().splitlines():
+                if line.startswith("Callback number:"):
+                    self.forget(line)
+            self.remember(f"Callback number: {number}")
+
     def _learn_preferences(self, text: str) -> list[str]:
         """Keep what the caller says of themselves; returns what was kept."""
         kept: list[str] = []
         if _NOTE_REQUEST.search(text) and not _SELF_QUESTION.search(text):
             # "Could you make a note of my reg? It's KX19 TLM.": the request and its value, kept together
             clause = _GREETING.sub("", _SELF_ID.sub("", text.strip())).strip(" ,")
-            number = self._number_in(clause)
-            if number and re.search(r"\b(new|use|from now on|instead|call me on|reach me on|try me on)\b", clause, re.I):
-                for line in self.human_block().splitlines():
-                    if line.startswith("Callback number:"):
-                        self.forget(line)
-                self.remember(f"Callback number: {number}")
+            self._keep_number(clause)
             if clause and clause.lower() not in self.human_block().lower():
                 self.remember(f"Caller said: {clause.rstrip('?')}")
                 told = [t for t in re.split(r"(?<=[.!?])\s+", clause) if not _NOTE_REQUEST.search(t)]
@@ -293,12 +297,7 @@ class Receptionist:
                 clause = _GREETING.sub("", _SELF_ID.sub("", sentence)).strip(" ,")
                 if not clause or clause.lower() in self.human_block().lower():
                     continue
-                number = self._number_in(clause)
-                if number and re.search(r"\b(new|use|from now on|instead|call me on|reach me on|try me on)\b", clause, re.I):
-                    for line in self.human_block().splitlines():
-                        if line.startswith("Callback number:"):
-                            self.forget(line)
-                    self.remember(f"Callback number: {number}")
+                self._keep_number(clause)
                 self.remember(f"Caller said: {clause.rstrip('?')}")
                 kept.append(clause.rstrip("?. "))
         return kept

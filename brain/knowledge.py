@@ -175,11 +175,14 @@ def english_rarity(stem: str) -> float:
     return min(1.0, max(0.15, (7.0 - zipf) / 3.0))
 
 
-def _remember_zipf(words: list[str]) -> None:
+_STEM_ZIPF_LIMIT = 200_000  # callers' words are not ours to keep without bound
+
+
+def _remember_zipf(words: list[str], stems: list[str]) -> None:
     if _zipf is None:
         return
-    for word, stem in zip(words, _STEMMER.stemWords(words)):
-        if stem not in _STEM_ZIPF and not any(c.isdigit() for c in word):
+    for word, stem in zip(words, stems):
+        if stem not in _STEM_ZIPF and len(_STEM_ZIPF) < _STEM_ZIPF_LIMIT and not any(c.isdigit() for c in word):
             _STEM_ZIPF[stem] = _zipf(word, "en")
 
 
@@ -189,8 +192,9 @@ def content_stems(text: str) -> set[str]:
                                           * (100 if m.group(2) == "hundred" else 1000)), text.lower())
     words = [_NUMBER_WORDS.get(w, w) for w in _WORD.findall(lowered.replace("'s", "").replace("e-mail", "email"))]
     words = [w for w in words if w not in _STOP and (len(w) > 2 or any(c.isdigit() for c in w)) and w not in ("1", "one")]
-    _remember_zipf(words)
-    return set(_STEMMER.stemWords(words))
+    stems = _STEMMER.stemWords(words)
+    _remember_zipf(words, stems)
+    return set(stems)
 
 
 def _variants(stem: str) -> set[str]:
@@ -240,10 +244,8 @@ class AnswerFeatures:
 
     similarity: float
     coverage: float
-    lexical: float
-    rule: bool
+    rule: bool  # the rules' verdict
     absent: float  # the rarest question word that no fact has (english_rarity), 0 when none
-    margin: float  # the best fact's lead over the runner-up
 
     def accepted(self) -> bool:
         return self.rule
@@ -445,9 +447,7 @@ class KnowledgeIndex:
                     + 0.1 * self._names_it(c[0], wanted) \
                     + (0.25 if _ADDRESS in needed and _STREET.search(self._holds(c[0])) else 0.0)
 
-            ranked = sorted(pool, key=rank, reverse=True)
-            index, similarity, coverage, lexical = ranked[0]
-            margin = rank(ranked[0]) - (rank(ranked[1]) if len(ranked) > 1 else 0.0)
+            index, similarity, coverage, _ = max(pool, key=rank)
             unit = self._units[index]
             # A word of the question that no fact has, and that English does not use everywhere ("softback",
             # "refurbish"): the documents may not answer it (or the caller used a word of their own).
@@ -471,7 +471,7 @@ class KnowledgeIndex:
         # meaning and words: the caller asked about something the business wrote about.
         known_words = absent <= KNOWN_ABSENT and similarity >= KNOWN_SIMILARITY and coverage >= KNOWN_COVERAGE
         rule = agree or fully_covered or several_covered or label_hit or street_hit or holds_asked or known_words
-        features = AnswerFeatures(similarity, coverage, lexical, rule, absent, margin)
+        features = AnswerFeatures(similarity, coverage, rule, absent)
         return unit, features
 
     def answer(self, question: str, candidates: int = CANDIDATES) -> Answer | None:
