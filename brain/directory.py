@@ -26,10 +26,18 @@ _NAME_HEADERS = re.compile(r"^(name|staff|person|who|contact|team member|employe
 # Words of any transfer request: they say nothing about whom.
 _REQUEST_WORDS = set(
     "speak talk put through transfer connect someone somebody anyone person please could would can may like "
-    "want need get line phone call directly direct with to in at from the a an there available".split())
+    "want need get line phone call directly direct with to in at from the a an there available whoever".split())
 _REQUEST_STEMS = content_stems(" ".join(_REQUEST_WORDS))
+# "put me through to the BBC", "straight to Barclays": the capitalised name a transfer asks for
+_DESTINATION = re.compile(r"\b(?:through|straight|directly|direct|transfer me|connect me|patch me|put me)\s+(?:through\s+)?to\s+"
+                          r"(?:the\s+)?((?:[A-Z][\w&'-]*)(?:\s+[A-Z][\w&'-]*)*)")
 _NOT_NAMES = {"Front", "Desk", "Billing", "Reception", "Accounts", "Office", "Manager", "Team", "Our", "The",
               "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"}
+
+
+def _same_word(a: str, b: str) -> bool:
+    """Two stems of one word ("test" and "tester"): the stemmer leaves agent nouns apart."""
+    return a == b or len(a) >= 4 and len(b) >= 4 and (a.startswith(b) or b.startswith(a))
 
 
 @dataclass(frozen=True)
@@ -113,7 +121,7 @@ class Directory:
                 best, best_score = key, score
         return best if best_score >= 1.0 else None
 
-    def _named(self, text: str) -> list[Person]:
+    def named(self, text: str) -> list[Person]:
         """People the request names: full name, else surname, else first name."""
         words = {w.lower() for w in re.findall(r"[A-Za-z'’-]+", text)}
         lowered = text.lower()
@@ -123,15 +131,43 @@ class Directory:
         last = [p for p in self.people if len(p.name.split()) > 1 and p.last.lower() in words]
         if last:
             return last
-        return [p for p in self.people if p.first.lower() in words and p.first[0].isupper() and len(p.first) > 2]
+        # a short first name ("Jo", "Al") only as the caller capitalised it: "jo" or "al" may be no name at all
+        return [p for p in self.people if p.first.lower() in words and p.first[0].isupper()
+                and (len(p.first) > 2 or re.search(rf"\b{re.escape(p.first)}\b", text))]
 
     def _by_role(self, text: str) -> list[Person]:
-        """"The bookkeeper": people whose role the request's words name (or who have only those words)."""
+        """"The bookkeeper": people whose role the request's words name (or who have only those words); else
+        "whoever does the foil testing": the one person whose role shares the most of them ("foil tester")."""
         asked = content_stems(text) - _REQUEST_STEMS
-        return [p for p in self.people if asked and (role := content_stems(p.role())) and (asked <= role or role <= asked)]
+        exact = [p for p in self.people if asked and (role := content_stems(p.role())) and (asked <= role or role <= asked)]
+        if exact or not asked:
+            return exact
+        scored = [(sum(any(_same_word(a, r) for r in content_stems(p.role())) for a in asked), p) for p in self.people]
+        top = max((score for score, _ in scored), default=0)
+        best = [p for score, p in scored if score == top]
+        return best if top >= 2 and len(best) == 1 else []
+
+    def outside(self, text: str) -> str | None:
+        """"Transfer me straight to the BBC": a body the request names right after "to" that is none of ours
+        (no person, target or the company): no line of ours reaches it, whatever a description mentions."""
+        found = _DESTINATION.search(text)
+        if not found:
+            return None
+        words = found.group(1).split()
+        ours = {w.lower() for p in self.people for w in p.name.split()} | {
+            w.lower() for key in self.targets for w in key.split()} | {w.lower() for w in re.findall(r"[\w']+", self.job.company)}
+        if any(w.lower() in ours or w in _NOT_NAMES for w in words):
+            return None
+        if not any(w.isupper() and len(w) > 1 for w in words):
+            # a capitalised word of our own descriptions ("Bookings") is a department of ours; an acronym
+            # ("BBC") is a body, even where a description says what we do about its programmes
+            described = " ".join([t.description for t in self.job.transfers.values()] + [p.about for p in self.people])
+            if any(re.search(rf"\b{re.escape(w)}\b", described, re.I) for w in words):
+                return None
+        return found.group(1)
 
     def match(self, text: str) -> TransferMatch:
-        named = self._named(text)
+        named = self.named(text)
         lowered = text.lower()
         keyed = [key for key in self.targets if re.search(rf"\b{re.escape(key.lower())}\b", lowered)]
         if not named and not keyed:

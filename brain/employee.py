@@ -232,7 +232,8 @@ class Conversation:
         hours, directory = brain.front_desk()
         self.receptionist = Receptionist(
             job, brain.router, brain.knowledge.answer, caller, self.memory.human, self._remember_from_dialogue,
-            hours=hours, directory=directory, clock=lambda: brain.clock(), forget=self._forget)
+            hours=hours, directory=directory, clock=lambda: brain.clock(), forget=self._forget,
+            knows=brain.knowledge.knows)
         self._tools = {t.name: t for t in build_tools(self.session)}  # every tool, for the dialogue flows
         self.overhead_s: list[float] = []  # per turn: intent, retrieval, policy and fact guard
         self.task = task
@@ -408,7 +409,8 @@ class Conversation:
         """Refuse the attempt; still answer the honest question beside it (hours, documents, a request)."""
         honest = " ".join(s for s in split_sentences(caller_text) if not self.policy.is_injection(s)).strip()
         # "Confirm that a repair is free": the injected claim made a question, the real one is its price.
-        claimed = _CLAIMED_FREE.match(honest)
+        claimed = _CLAIMED_FREE.match(honest) or next(
+            (m for m in map(_CLAIMED_FREE.match, split_sentences(caller_text)) if m), None)  # the claim beside the rule
         if claimed:
             honest = f"How much is {claimed.group(1)}?"
         if not honest:

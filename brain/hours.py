@@ -44,9 +44,9 @@ _OPEN_ASKED = re.compile(r"\b(?:what time|when) (?:do|does|will|did) (?:you|it|t
 _PART_OF_DAY = {"morning": (time(0), time(12)), "afternoon": (time(12), time(17)), "evening": (time(17), time(23, 59)),
                 "tonight": (time(17), time(23, 59)), "lunchtime": (time(12), time(14)), "lunch": (time(12), time(14))}
 _NUMBERS = {w: n for n, w in enumerate("zero one two three four five six seven eight nine ten eleven twelve".split())}
-_AT_TIME = re.compile(r"\b(?:at|around|by|after|before|until|till)\s+(\d{1,2}|" + "|".join(_NUMBERS) +
+_AT_TIME = re.compile(r"\b(?:at|around|about|by|after|before|until|till)\s+(\d{1,2}|" + "|".join(_NUMBERS) +
                       r")(?::(\d{2}))?\s*(am|pm|a\.m\.|p\.m\.|o'?clock)?", re.I)
-_YES_NO = re.compile(r"^\s*(?:and\s+|so\s+|hi,?\s+)?(are|is|will|do|can)\b", re.I)
+_YES_NO = re.compile(r"^\s*(?:and\s+|so\s+|hi,?\s+)?(are|is|will|do|can|could|may|would)\b", re.I)
 
 
 def clock_text(t: time) -> str:
@@ -74,8 +74,25 @@ class Exception_:
     weekday: str | None = None  # a weekday that is open (or closed) only in some weeks
     weeks: frozenset[int] = frozenset()  # 1..4, -1 = last
     closed_weeks: bool = False  # "closed the first Monday" (else "open the first and third Saturday only")
+    until: time | None = None  # "every Thursday in January we stay open until 8 pm": the day's later closing
+    months: frozenset[int] = frozenset()  # the months such an extension holds in (all when empty)
+    on_dates: frozenset[tuple[int, int]] = frozenset()  # the dates it holds on (all when empty)
+
+    def extends(self, day: date | None, weekday: str | None = None) -> time | None:
+        """The later closing time this states for the day, or None."""
+        if self.until is None:
+            return None
+        if day is None:
+            return self.until if self.weekday and weekday == self.weekday and not self.on_dates else None
+        if self.weekday and DAYS[day.weekday()] != self.weekday:
+            return None
+        if self.months and day.month not in self.months or self.on_dates and (day.month, day.day) not in self.on_dates:
+            return None
+        return self.until
 
     def closes(self, day: date) -> bool:
+        if self.until is not None:
+            return False
         if (day.month, day.day) in self.dates:
             return True
         if self.weekday == DAYS[day.weekday()] and self.weeks:
@@ -88,6 +105,8 @@ class Exception_:
     def about(self, weekday: str | None, day: date | None) -> bool:
         if day is not None and self.closes(day):
             return True
+        if self.until is not None:
+            return self.extends(day, weekday) is not None
         if day is not None and self.dates:
             return False  # a closure on other dates says nothing of this day
         return bool(weekday) and weekday in self.text.lower()
@@ -127,9 +146,39 @@ def exception_texts(texts: list[str]) -> list[str]:
     return [t for t in texts if re.search(r"\b(open|opens|closed|closes|hours)\b", t, re.I) and parse_exception(t)]
 
 
+_LATER = re.compile(r"\b(?:stay|staying|stays|are|is|we'?re|open|opens|opening)\s+(?:open\s+)?(?:late\s+)?(?:until|till|to|til)\s+"
+                    r"(\d{1,2})(?:[:.](\d{2}))?\s*(am|pm|a\.m\.|p\.m\.)?", re.I)
+_IN_MONTH = re.compile(r"\b(?:in|during|throughout|every \w+ (?:in|of))\s+" + _MONTH + r"\b(?!\s+\d{1,2}(?!\d))", re.I)
+
+
+def _extension(text: str) -> Exception_ | None:
+    """"Every Thursday in January we stay open until 8 pm": later closing on some days (why its own parse:
+    it opens, where the other exceptions close or narrow)."""
+    later = _LATER.search(text)
+    if not later:
+        return None
+    hour, minute = int(later.group(1)), int(later.group(2) or 0)
+    suffix = (later.group(3) or "").lower().replace(".", "")
+    if suffix == "pm" and hour < 12 or not suffix and 1 <= hour <= 11:
+        hour += 12  # "until 8": a closing time is in the evening
+    if hour > 23 or minute > 59:
+        return None
+    lowered = text.lower()
+    weekday = re.search(_WEEKDAY, lowered)
+    months = frozenset(_MONTHS[m.group(1)] for m in _IN_MONTH.finditer(lowered))
+    on_dates = frozenset(_dates_in(text))
+    if not weekday and not months and not on_dates:
+        return None  # "we're open until 6" restates a day's hours
+    return Exception_(" ".join(text.split()), weekday=weekday.group(1) if weekday else None, until=time(hour, minute),
+                      months=months, on_dates=on_dates)
+
+
 def parse_exception(text: str) -> Exception_ | None:
     """An hours exception in a sentence, or None when it states none."""
     lowered = text.lower()
+    extension = _extension(text)
+    if extension is not None:
+        return extension
     if not _EXCEPTION_CUE.search(lowered):
         return None
     # "... closed 24-31 December, reopening 4 January": the reopening date is no closure, but ends it
@@ -235,6 +284,14 @@ def _time_asked(question: str) -> tuple[time, time] | None:
     for word, window in _PART_OF_DAY.items():
         if re.search(rf"\b{word}\b", lowered):
             return window
+    # "about half six" is 6:30, "quarter to five" 4:45 (British clock talk)
+    question = re.sub(r"\bhalf (?:past )?(\d{1,2}|" + "|".join(_NUMBERS) + r")\b",
+                      lambda m: f"{m.group(1)}:30", question, flags=re.I)
+    question = re.sub(r"\bquarter past (\d{1,2}|" + "|".join(_NUMBERS) + r")\b",
+                      lambda m: f"{m.group(1)}:15", question, flags=re.I)
+    question = re.sub(r"\bquarter to (\d{1,2}|" + "|".join(_NUMBERS) + r")\b",
+                      lambda m: f"{(int(m.group(1)) if m.group(1).isdigit() else _NUMBERS[m.group(1).lower()]) - 1 or 12}:45",
+                      question, flags=re.I)
     match = _AT_TIME.search(question)
     if not match:
         return None
@@ -263,12 +320,13 @@ class HoursAnswerer:
         now = now_utc.astimezone(self.zone)
         asked = day_asked(question, now)
         if not asked:
-            general = [e.text for e in self.exceptions if e.weeks or e.weekday]
+            general = [_short(e.text) for e in self.exceptions if e.weeks or e.weekday]
             return f"Our hours are {business_hours_text(self.job)}." + (f" {general[0]}" if general else "")
         return " ".join(self._one(question, a, now) for a in asked[:2])
 
     def _one(self, question: str, asked: DayAsked, now: datetime) -> str:
-        yes_no = bool(_YES_NO.match(question))
+        # "Morning. Are you open today? I was going to bring some books round.": the asking sentence decides
+        yes_no = any(_YES_NO.match(s) for s in re.split(r"(?<=[.!?])\s+", question))
         span = _span(self.job, asked.weekday)
         relevant = [e for e in self.exceptions if e.about(asked.weekday, asked.day)]
         closed_by = next((e for e in relevant if asked.day is not None and e.closes(asked.day)), None)
@@ -293,6 +351,10 @@ class HoursAnswerer:
                 because = ""  # "we open again on Monday 4 January" says it
             return f"{'No, w' if yes_no else 'W'}e're closed {label}.{because}{reopening}"
         start, end = span
+        later = max((t for e in relevant if (t := e.extends(asked.day, asked.weekday)) is not None), default=None)
+        if later is not None and later > end:
+            end = later  # the late opening is the answer itself, not a note beside it
+            note = ""
         wanted = _time_asked(question)
         if wanted is not None and not asked.now:
             inside = start <= wanted[0] < end or start < wanted[1] <= end or (wanted[0] <= start and end <= wanted[1])

@@ -51,7 +51,9 @@ _STOP = set(
     "the a an to is and of i my me for in on at it you your do does did what whats how much many is are can we our "
     "with from who whos where wheres when which any there have has be this that will would could should about get "
     "need want hi hello please roughly if or by tell know like us exactly actually just really again also still "
-    "usually currently right sorry okay ok anyway well um uh oh thing more whole btw confirm check say those these them".split()
+    "he she they him her his hers their theirs anywhere somewhere anything something suppose supposed going gonna "
+    "reckon okay alright ballpark think thinking goes sort kind anyone someone somebody anybody everyone "
+    "whereabouts usually currently right sorry okay ok anyway well um uh oh thing more whole btw confirm check say those these them".split()
     # words for the business itself: "your practice", "the company" name no fact
     + "practice company office business shop clinic firm place here".split()
 )
@@ -59,16 +61,19 @@ _STEMMER = snowballstemmer.stemmer("english")
 _WORD = re.compile(r"[a-z0-9]+")
 _WHO = re.compile(r"^\W*(?:and\s+|so\s+)?who\b", re.I)
 _PERSON = re.compile(r"\b[A-Z][a-z]+ [A-Z][a-z'’-]+\b")
-FOLLOW_UP = re.compile(r"\b(those|these|that one|this one|them|it|the same|one of those|each)\b", re.I)
+FOLLOW_UP = re.compile(r"\b(those|these|that one|this one|them|it|the same|one of those|each|for that|do that|twice as many|"
+                       r"double that|as many|"
+                       r"that (?:job|work|service|repair|treatment|option|package))\b", re.I)
 _YES_NO = re.compile(r"^\s*(?:and\s+|so\s+|also\s+)?(do|does|is|are|can|could|will|would|have|has|may|should)\b", re.I)
 # Words a caller uses for what documents call otherwise: a question's "cost" is a table's "price".
 _SYNONYMS: dict[str, tuple[str, ...]] = {
     "cost": ("price",), "charg": ("price",), "fee": ("price",), "pay": ("payment", "price"), "paid": ("pay", "payment"),
     "car": ("park",), "locat": ("address",), "street": ("address",), "email": ("mail",), "long": ("durat",),
-    "number": ("phone",), "old": ("age",), "young": ("age",), "kid": ("child",), "children": ("child",),
+    "number": ("phone",), "old": ("age",), "young": ("age",), "kid": ("child",), "daughter": ("child",), "son": ("child",), "boy": ("child",), "girl": ("child",), "children": ("child",),
     "extens": ("ext",), "take": ("accept",), "direct": ("address",), "find": ("address",), "youngest": ("minimum", "age"),
     "oldest": ("maximum", "age"), "cheapest": ("price",), "earliest": ("open",), "latest": ("close",),
-    "cover": ("serv", "area"), "serv": ("cover", "area"), "own": ("owner",), "send": ("mail", "email", "upload"),
+    "pick": ("collect",), "tomorrow": ("next",), "regular": ("routin",), "routin": ("regular",), "littl": ("small",), "tini": ("small",), "big": ("larg",), "huge": ("larg",),
+    "cover": ("serv", "area", "guarante", "warranti"), "warn": ("notic",), "deal": ("discount", "offer"), "settl": ("pay",), "offer": ("discount",), "notic": ("warn",), "serv": ("cover", "area"), "own": ("owner",), "send": ("mail", "email", "upload"),
     # irregular forms the stemmer leaves apart
     "bound": ("bind",), "sent": ("send", "mail"), "took": ("take",), "gave": ("give",), "bought": ("buy",),
     "brought": ("bring",), "built": ("build",), "kept": ("keep",), "left": ("leav",), "made": ("make",),
@@ -77,21 +82,41 @@ _SYNONYMS: dict[str, tuple[str, ...]] = {
 # duration. Each names the word to look for when the question has few words of its own, and what the
 # answer must hold: a fact without a duration does not answer "how long" (however near its words are).
 _DURATION = r"\b(\d+|one|two|three|four|five|six|seven|eight|nine|ten|fifteen|twenty|thirty|forty|forty-five|sixty|" \
-            r"ninety|half an?|an?)\s*(-\s*)?(min|mins|minutes?|hours?|hrs?|days?|weeks?|months?|years?)\b|\bduration\b"
+            r"ninety|half an?|an?)\s*(-\s*)?(?:working |business |clear |full |calendar )?(min|mins|minutes?|hours?|hrs?|days?|weeks?|months?|years?)\b" \
+            r"|\bduration\b|\b(?:all|whole|full|half|same|next)[ -](?:day|morning|afternoon)\b|\bovernight\b|\bwhile you wait\b"
 _ADDRESS = re.compile(r"\b\d+\s+\w+.*\b(road|street|st|avenue|ave|lane|ln|row|way|drive|dr|place|court|square|park|"
                       r"boulevard|blvd|highway|hwy|crescent|close|terrace|wynd|parade|mall)\b|\baddress\b|\blocated\b|"
                       r"\bnext to\b|\bbehind\b|\bfloor\b|\bcorner\b|\bunit\b", re.I)
 _STREET = re.compile(r"\b\d+\s+\w+.*\b(road|street|st|avenue|ave|lane|ln|row|way|drive|dr|place|court|square|"
                      r"boulevard|blvd|highway|hwy|crescent|close|terrace|wynd|parade)\b", re.I)
+# "What's the damage?", "what will it set me back?": the words ask a price and name nothing of the fact.
+_PRICE_IDIOM = re.compile(r"\bwhat'?s the damage\b|\bwhat (?:is|was) the damage\b|\bset (?:me|us) back\b"
+                          r"|\bwhat (?:do|would|will|did) you (?:charge|want|ask)\b|\bhow much (?:would|will|do) you (?:want|ask)\b", re.I)
+_PRICE_IDIOM_STEMS = frozenset(_STEMMER.stemWords(["damage", "set", "back", "want", "ask"]))
+# "What's the best number to ring you on?", "can I take down your main office number?": a phone number is asked
+# for, and "ring", "best" and "take down" name nothing of the fact.
+_PHONE_ASKED = re.compile(r"\b(?:number|ring|call|phone|reach|contact|get hold of|get through to) (?:you|the office|your office)\b"
+                          r"|\b(?:your|the|main|office|contact|best|direct) (?:phone |telephone |office |contact )?number\b"
+                          r"|\bwhich extension\b|\bextension (?:for|do|is)\b", re.I)
+_PHONE_ASKED_STEMS = frozenset(_STEMMER.stemWords(["ring", "call", "phone", "reach", "contact", "best", "main", "take",
+                                                   "down", "dial", "next", "time", "get", "hold", "through"]))
 _NAMED = re.compile(r"\b[A-Z][a-z]+ [A-Z][a-z'’-]+\b")  # a person's name (a heading's capitals are not looked at)
 _ASKS = [(re.compile(r"\bwhere(?:abouts)?\b(?!.*\b(park|parking)\b)", re.I), "address", _ADDRESS),
          (re.compile(r"(?<!mail )(?<!e-mail )\baddress\b", re.I), "address", _ADDRESS),
          (re.compile(r"\bhow long\b|\bhow much (?:notice|time|warning)\b", re.I), "duration", re.compile(_DURATION, re.I)),
-         (re.compile(r"\bhow much\b(?!\s+(?:notice|time|longer|later|earlier|warning|space|room|weight))|\bwhat (does|do|would|will) .*\bcost\b|\bprice of\b", re.I), "price",
+         (re.compile(r"\bhow much\b(?!\s+(?:notice|time|longer|later|earlier|warning|space|room|weight))|\bwhat (does|do|would|will) .*\bcost\b|\bprice of\b"
+                     r"|" + _PRICE_IDIOM.pattern, re.I), "price",
           re.compile(r"[$€£¥]\s?\d|\d\s?(€|£|dollars?|euros?|pounds?)\b|\bfree\b|\bprice\b|\bfee\b|\bcosts?\b|"
                      r"\bno charge\b|\d+(\.\d\d)\b|\bpercent\b|%", re.I)),
          (re.compile(r"\bhow old\b|\bwhat age\b|\b(youngest|oldest|minimum|maximum) age\b", re.I), "age",
           re.compile(r"\bages?\b|\byears?\b|\bmonths?\b|\bold\b|\d+\s*\+", re.I)),
+         (re.compile(r"\bwhen(?:'s| is| are| was)? (?:the |my |your )?(?:deadlines?|due date|cut-?off|last date)\b|\bby when\b"
+                     r"|\bwhat(?:'s| is) the (?:deadline|due date|cut-?off|last date)\b", re.I), "date",
+          re.compile(r"\b\d{1,2}(?:st|nd|rd|th)?\s+(?:of\s+)?(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b"
+                     r"|\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\s+\d{1,2}\b|\bthe \d{1,2}(?:st|nd|rd|th)\b"
+                     r"|\b(?:mon|tues|wednes|thurs|fri|satur|sun)day\b|\bnoon\b|\b\d{1,2}(?::\d\d)?\s*(?:am|pm)\b|\bwithin\b"
+                     r"|\b(?:before|after)\b", re.I)),
+         (_PHONE_ASKED, "phone", re.compile(r"\d{3,}[\s.-]?\d{3,}|\bext(?:ension|\.)?\s*\d+", re.I)),
          (re.compile(r"^\W*who\b", re.I), "name", _NAMED)]
 
 
@@ -99,13 +124,34 @@ _SUBORDINATE = re.compile(r"\b(?:when|if|because|since|while|before|after|so tha
 
 
 def main_clause(question: str) -> str:
-    """The question without its "when I come to pick up a big order" part (its words say little of the fact)."""
+    """The question without its "when I come to pick up a big order" part (its words say little of the fact).
+    "Is it okay if I pay by cheque?" keeps its if-clause: that clause is what is asked."""
+    if re.match(r"^\W*(?:and\s+|so\s+)?(?:is it|would it be|will it be|is that) (?:ok(?:ay)?|alright|all right|fine|possible|"
+                r"a problem|allowed) if\b", question, re.I):
+        return question
     return _SUBORDINATE.sub(" ", question)
+
+
+_WEEKDAYS = {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"}
+
+
+def asked_sentences(turn: str) -> str:
+    """The sentences of a turn that ask ("I split logs for the village. How much to replace a chain?" -> the second):
+    what the caller tells around a question helps find the fact, but the fact need not repeat it."""
+    sentences = [s for s in re.split(r"(?<=[.!?])\s+", turn.strip()) if s]
+    asking = [s for s in sentences if s.endswith("?")]
+    if not asking or len(asking) == len(sentences):
+        return turn
+    # "I was hoping to see Ida on a Thursday. Is she in on Thursdays?": the name "she" stands for goes along
+    names = [w for s in sentences if s not in asking for w in re.findall(r"(?<=\s)[A-Z][a-z]+\b", s)
+             if w.lower() not in _STOP and w.lower() not in _WEEKDAYS]
+    return " ".join(asking + names)
 
 
 def asked_for(question: str) -> list[str]:
     """What a question's asking words ask for ("where are you?" -> address), when its own words are few."""
-    stems = content_stems(question)
+    question = asked_sentences(question)
+    stems = wanted_stems(question)  # "the best number to ring you on" has one word of its own
     if len(stems) >= 2:
         return []
     return [word for pattern, word, _ in _ASKS if pattern.search(question) and not (stems & content_stems(word))]
@@ -127,7 +173,15 @@ _WHO_STEMS = frozenset(_STEMMER.stemWords(
 
 _HOW_ASKED = [(re.compile(r"\bhow long\b", re.I), "long"), (re.compile(r"\bhow old\b", re.I), "old"),
               (re.compile(r"\bhow early\b", re.I), "earli"), (re.compile(r"\bhow late\b", re.I), "late"),
-              (re.compile(r"\bhow far\b", re.I), "far")]
+              (re.compile(r"\bhow far\b", re.I), "far"), (re.compile(r"\bhow much (?:notice|warning)\b", re.I), "notic"),
+              (re.compile(r"\bhow much (?:notice|warning)\b", re.I), "warn"), (re.compile(r"\bset aside\b", re.I), "set"),
+              (re.compile(r"\bset aside\b", re.I), "asid"), (re.compile(r"\bhow long\b.*\ballow\b", re.I), "allow")]
+
+
+_IN_ON_DAY = re.compile(r"\b(?:is|are|will|does|do)\s+(?:\w+\s+){0,2}(?:in|working|work|around|available|there|about)\s+"
+                        r"(?:on\s+)?(?:a\s+|the\s+)?(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday)s?\b", re.I)
+_WEEKDAY_STEMS = frozenset(_STEMMER.stemWords(["monday", "tuesday", "wednesday", "thursday", "friday", "saturday",
+                                               "sunday"]))
 
 
 def wanted_stems(question: str) -> set[str]:
@@ -137,12 +191,19 @@ def wanted_stems(question: str) -> set[str]:
     if _WHO.search(question) and stems - _WHO_STEMS:
         stems = stems - _WHO_STEMS
     asked = {stem for pattern, stem in _HOW_ASKED if pattern.search(question)}
+    if _PRICE_IDIOM.search(question):
+        asked |= _PRICE_IDIOM_STEMS
+    if _IN_ON_DAY.search(question):  # "is she in on Thursdays?": the fact lists the days, the day is what is asked
+        asked |= {stem for stem in stems if stem in _WEEKDAY_STEMS}
+    if _PHONE_ASKED.search(question):
+        asked |= _PHONE_ASKED_STEMS
     return stems - asked if stems - asked else stems
 
 
 def required_in_answer(question: str) -> list[re.Pattern[str]]:
     """What an answer to the question must hold (a duration for "how long", an amount for "how much"; an
     address for "where are you?" and a name for "who?" only when the question has few words of its own)."""
+    question = asked_sentences(question)
     few = set(asked_for(question))
     needed = []
     for pattern, word, pattern_needed in _ASKS:
@@ -155,11 +216,15 @@ def required_in_answer(question: str) -> list[re.Pattern[str]]:
 
 _NUMBER_WORDS = {w: str(n) for n, w in enumerate(
     "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen "
-    "eighteen nineteen twenty".split())} | {"thirty": "30", "forty": "40", "fifty": "50", "sixty": "60", "ninety": "90",
+    "eighteen nineteen twenty".split())} | {"thirty": "30", "forty": "40", "fifty": "50", "sixty": "60", "seventy": "70", "eighty": "80", "ninety": "90",
                                             "hundred": "100"}
 
 
 _HUNDREDS = re.compile(r"\b(one|two|three|four|five|six|seven|eight|nine|ten|a) (hundred|thousand)\b")
+
+
+_BY = re.compile(r"\b(\d+|two|three|four|five|six|eight|ten|twelve)\s*(?:by|x)\s*(\d+|two|three|four|five|six|eight|ten|twelve)\b",
+                 re.I)
 
 
 _STEM_ZIPF: dict[str, float] = {}  # a stem -> how common its word is in English (wordfreq's Zipf scale, 0-8)
@@ -167,12 +232,17 @@ _STEM_ZIPF: dict[str, float] = {}  # a stem -> how common its word is in English
 
 def english_rarity(stem: str) -> float:
     """How much a word tells apart one fact from another, judged by English at large: "go", "back" and
-    "done" are in every sentence a caller says, "cambelt" and "invoice" name a thing. wordfreq's Zipf
+    "done" are in every sentence a caller says, "gasket" and "invoice" name a thing. wordfreq's Zipf
     scale (a word's log frequency per billion words) is a well-kept measure; without it every word counts 1."""
     zipf = _STEM_ZIPF.get(stem)
     if zipf is None:
         return 1.0
     return min(1.0, max(0.15, (7.0 - zipf) / 3.0))
+
+
+def english_zipf(word: str) -> float:
+    """How common a word is in English (wordfreq's Zipf scale, 0-8; 0 without wordfreq): "delivery" 4.6, "Solberg" 2."""
+    return _zipf(word.lower(), "en") if _zipf is not None else 0.0
 
 
 _STEM_ZIPF_LIMIT = 200_000  # callers' words are not ours to keep without bound
@@ -188,11 +258,19 @@ def _remember_zipf(words: list[str], stems: list[str]) -> None:
 
 def content_stems(text: str) -> set[str]:
     """The stemmed content words of a text (numbers as digits: "five hundred" is 500)."""
+    text = re.sub(r"\b(?:US|U\.S\.|USA)\b", "usa", text)  # the country, not the stop word "us"
+    # a cheque, in either spelling, is a payment; the verb "check" ("can you check ...") is a stop word
+    text = re.sub(r"\bcheques?\b", "checks", text, flags=re.I)
+    text = re.sub(r"\b(by|a|an|personal|your|my) checks?\b", r"\1 checks", text, flags=re.I)
+    text = re.sub(r"\bwrite (?:you |us )?(a|an|personal) checks\b", r"pay by \1 checks", text, flags=re.I)
+    text = _BY.sub(lambda m: f"{_NUMBER_WORDS.get(m.group(1).lower(), m.group(1))}x"
+                             f"{_NUMBER_WORDS.get(m.group(2).lower(), m.group(2))}", text)  # "four by four" is "4x4"
     lowered = _HUNDREDS.sub(lambda m: str((1 if m.group(1) == "a" else int(_NUMBER_WORDS[m.group(1)]))
                                           * (100 if m.group(2) == "hundred" else 1000)), text.lower())
     words = [_NUMBER_WORDS.get(w, w) for w in _WORD.findall(lowered.replace("'s", "").replace("e-mail", "email"))]
     words = [w for w in words if w not in _STOP and (len(w) > 2 or any(c.isdigit() for c in w)) and w not in ("1", "one")]
-    stems = _STEMMER.stemWords(words)
+    stems = [s[:-1] if len(s) > 2 and s.endswith("s") and s[-2].isdigit() else s  # "4x4s" is "4x4"
+             for s in _STEMMER.stemWords(words)]
     _remember_zipf(words, stems)
     return set(stems)
 
@@ -234,6 +312,74 @@ def coverage_of(wanted: set[str], stems: set[str], weight: Callable[[str], float
         elif _meets(s, heading):
             found += 0.5 * weight(s)
     return found / total
+
+
+_CODE = re.compile(r"\b([A-Z])(\d{1,2})\b")  # a size or grade: A4, B2
+_COUNT_WORDS = {"thousand": 1000, "hundred": 100, "dozen": 12}
+_NUMBER_UNIT = re.compile(r"\b(\d+(?:\.\d+)?)(?:\s*(?:or|to|and|-|–)\s*(\d+(?:\.\d+)?))?[\s-]?([a-z]{3,})\b", re.I)
+_PER = re.compile(r"\bper (\d+)\b|\b(?:pack|box|set) of (\d+)\b", re.I)
+
+
+def _numbers_with_units(text: str) -> list[tuple[float, float, str, str]]:
+    lowered = re.sub(r"\b(a|one) (thousand|hundred|dozen)\b", lambda m: str(_COUNT_WORDS[m.group(2)]), text.lower())
+    lowered = re.sub(r"\b(" + "|".join(_NUMBER_WORDS) + r")\b", lambda m: _NUMBER_WORDS[m.group(1)], lowered)
+    out = []
+    lowered = re.sub(r"\b([2-9]0)[- ]([1-9])\b", lambda m: str(int(m.group(1)) + int(m.group(2))), lowered)  # "seventy-two"
+    for m in _NUMBER_UNIT.finditer(lowered):
+        if m.group(3) in _NOT_UNITS:
+            continue  # "65 and over": no thing counted
+        if m.start() > 0 and lowered[m.start() - 1] in "$£€":
+            continue  # an amount of money is what is asked or quoted, no variant
+        low, high = float(m.group(1)), float(m.group(2) or m.group(1))
+        out.append((min(low, high), max(low, high), _STEMMER.stemWord(m.group(3)), lowered[max(0, m.start() - 14):m.start()]))
+    return out
+
+
+# Two sides of one distinction: a question about one side is not answered by a fact about the other only.
+_CONTRASTS = [(re.compile(a, re.I), re.compile(b, re.I)) for a, b in [
+    (r"\bfront\b", r"\b(?:back|rear)\b"), (r"\b(?:small|little|smaller)\b", r"\b(?:large|big|larger)\b"),
+    (r"\bsingle[- ]sided\b|\bone side\b", r"\bdouble[- ]sided\b|\bboth sides\b"),
+    (r"\bindoors?\b", r"\boutdoors?\b"), (r"\bupstairs\b", r"\bdownstairs\b"), (r"\bmanual\b", r"\bautomatic\b"),
+    (r"\bpetrol\b", r"\bdiesel\b"), (r"\bweekdays?\b", r"\bweekends?\b"), (r"\bupper\b", r"\blower\b")]]
+
+
+def _ranges(text: str) -> list[tuple[float, float, str]]:
+    """Numbers with the word they count, widened by "up to", "under", "over", "from"."""
+    out = []
+    for low, high, unit, before in _numbers_with_units(text):
+        if re.search(r"\b(?:up to|under|within|less than|fewer than|below|max(?:imum)?)\s*$", before):
+            low = 0.0
+        elif re.search(r"\b(?:over|more than|from|at least|above|min(?:imum)?)\s*$", before):
+            high = float("inf")
+        out.append((low, high, unit))
+    return out
+
+
+def other_variant(question: str, fact: str, asking: str | None = None) -> bool:
+    """Does the fact state another variant of what was asked ("B5 notebooks" answered by the B4 row, "a 90-litre
+    drum" by "40 or 60 litre drums", "a thousand labels" by the price per 200)? Then it does not answer it:
+    the documents have no such variant, and its figures would be the wrong ones."""
+    asking = asking or question
+    for one, other in _CONTRASTS:
+        for said, unsaid in ((one, other), (other, one)):
+            if said.search(asking) and not said.search(fact) and unsaid.search(fact) and not unsaid.search(asking):
+                return True
+    for letter, number in _CODE.findall(question):
+        if not re.search(rf"\b{letter}{number}\b", fact) and re.search(rf"\b{letter}\d{{1,2}}\b", fact):
+            return True
+    stated = _ranges(fact)
+    for low, high, unit in _ranges(question):
+        same_unit = [(l, h) for l, h, u in stated if u == unit]
+        if same_unit and not any(l <= low and high <= h for l, h in same_unit):
+            return True
+    per = [int(next(g for g in m.groups() if g)) for m in _PER.finditer(fact)]
+    counts = [low for low, high, unit in _ranges(asking) if low == high and low >= 2 and unit not in _TIME_UNITS]
+    return bool(per) and any(c not in per for c in counts)
+
+
+_NOT_UNITS = frozenset("and or per each for over under plus off from than the a an to in on at of with is are was".split())
+_TIME_UNITS = frozenset(_STEMMER.stemWords("minute minutes hour hours day days week weeks month months year years am pm "
+                                           "mile miles metre metres meter meters percent".split()))
 
 
 @dataclass(frozen=True)
@@ -370,6 +516,11 @@ class KnowledgeIndex:
         """What a unit says, for the check of what the answer must hold (the company's own name is no person)."""
         return self._holds_unit(self._units[index])
 
+    def _said(self, index: int) -> str:
+        """What a unit says without the company's name (its capitals are no person's)."""
+        say = self._units[index].say
+        return say.replace(self.company, " ") if self.company else say
+
     def _holds_unit(self, unit: _Unit) -> str:
         text = f"{unit.say} {unit.fact.heading}"
         return text.replace(self.company, " ") if self.company else text
@@ -380,6 +531,14 @@ class KnowledgeIndex:
         # A word no fact has weighs as one that a single fact has: it may be the caller's own word for a
         # documented thing ("unblock" for "clearing a blockage"), or what the documents lack (a service not offered).
         return math.log(1.0 + (len(self._units) + 1) / (max(count, 1) + 0.5)) * english_rarity(stem)
+
+    def knows(self, stem: str) -> bool:
+        """Whether the documents have this word in a few of their facts: it names one thing of theirs (a
+        word in many of them, a bakery's "bread", names none)."""
+        with self._lock:
+            self._refresh()
+            count = max((self._df.get(v, 0) for v in _variants(stem)), default=0)
+            return 0 < count <= max(3, 0.06 * len(self._units))
 
     def top_texts(self, question: str, limit: int = 3) -> list[str]:
         """What the best ``limit`` facts say, with their whole text (the eval's recall@k reads it)."""
@@ -394,7 +553,9 @@ class KnowledgeIndex:
         return [(i, s, c) for i, s, c, _ in self._scored(question, limit)]
 
     def _scored(self, question: str, limit: int) -> list[tuple[int, float, float, float]]:
-        similarity = self._matrix @ self.service.embedder.embed_one(" ".join([question, *asked_for(question)]))
+        # an idiom's words ("set me back") mean nothing to the embedding: it is given the plain word
+        plain = _PRICE_IDIOM.sub("cost", question)
+        similarity = self._matrix @ self.service.embedder.embed_one(" ".join([plain, *asked_for(question)]))
         # What the question's asking words ask for is looked up, but not required in coverage: the address
         # sentence of a prose document need not say "address".
         wanted = wanted_stems(question)
@@ -407,7 +568,7 @@ class KnowledgeIndex:
                 fused[index] += 1.0 / (RRF_K + rank + 1)
         lexical_hits = lexical > 0
         fused[~lexical_hits] *= 0.999  # ties: a fact that shares a word wins
-        main = main_clause(question)
+        main = main_clause(asked_sentences(question))
         main_wanted = wanted_stems(main) if main != question else set()
         top_lexical = float(lexical.max()) if len(lexical) and lexical.max() > 0 else 1.0
         out = []
@@ -433,7 +594,7 @@ class KnowledgeIndex:
                 return None
             # What the answer must hold narrows a wider pool (the address sentence of a prose page may rank low).
             pool = [c for c in self._scored(question, candidates * (3 if needed else 1))
-                    if all(n.search(self._units[c[0]].say if n is _NAMED else self._holds(c[0])) for n in needed)]
+                    if all(n.search(self._said(c[0]) if n is _NAMED else self._holds(c[0])) for n in needed)]
             if not pool:
                 return None
             who = bool(_WHO.match(question))
@@ -445,6 +606,7 @@ class KnowledgeIndex:
             def rank(c: tuple[int, float, float, float]) -> float:
                 return c[1] + 0.3 * c[2] + 0.1 * c[3] + (0.3 if who and _PERSON.search(self._holds(c[0])) else 0.0) \
                     + 0.1 * self._names_it(c[0], wanted) \
+                    + (0.2 if needed and all(n.search(self._units[c[0]].say) for n in needed) else 0.0) \
                     + (0.25 if _ADDRESS in needed and _STREET.search(self._holds(c[0])) else 0.0)
 
             index, similarity, coverage, _ = max(pool, key=rank)
@@ -464,13 +626,17 @@ class KnowledgeIndex:
         several_covered = coverage >= 0.99 and len(wanted) >= 2 and similarity >= SEVERAL_COVERED_SIMILARITY
         # "Where are you?" answered by the sentence with the street address in it.
         street_hit = _ADDRESS in needed and bool(_STREET.search(self._holds_unit(unit))) and coverage >= 0.99
+        # "What's the best number to ring you on?": the fact holds what was asked (a phone number) and every
+        # word the question has of its own; the asking words' idiom is what the embedding scores low.
+        asked_hit = bool(needed) and coverage >= 0.99 and similarity >= SEVERAL_COVERED_SIMILARITY
         # "How much is an interim service going to set me back?": the fact holds what the asking words want
         # (an amount, a duration, an address, a name) and is near in both meaning and words.
         holds_asked = bool(needed) and similarity >= NEEDED_SIMILARITY and coverage >= NEEDED_COVERAGE
         # Every telling word of the question is a word of the documents, and the best fact is near in
         # meaning and words: the caller asked about something the business wrote about.
         known_words = absent <= KNOWN_ABSENT and similarity >= KNOWN_SIMILARITY and coverage >= KNOWN_COVERAGE
-        rule = agree or fully_covered or several_covered or label_hit or street_hit or holds_asked or known_words
+        rule = agree or fully_covered or several_covered or label_hit or street_hit or asked_hit or holds_asked or known_words
+        rule = rule and not other_variant(question, self._holds_unit(unit), asked_sentences(question))
         features = AnswerFeatures(similarity, coverage, rule, absent)
         return unit, features
 
@@ -481,6 +647,7 @@ class KnowledgeIndex:
         if judged is None or not judged[1].accepted():
             return None
         unit, features = judged
-        said = yes_or_no(bool(_YES_NO.match(question)), features.coverage >= 0.99, unit.say)
+        asking = asked_sentences(question)
+        said = yes_or_no(bool(_YES_NO.match(asking)), features.coverage, unit.say, asking)
         support = f"{unit.fact.heading} {unit.fact.question} {unit.fact.text}"
         return Answer(said, features.similarity, features.coverage, unit.source, support)

@@ -32,6 +32,14 @@ def _row(fact: Fact) -> str:
     if not rest:
         return tidy(first)
     parts = [f"{h.lower()} {v}" if not h.lower().startswith("column") else v for h, v in rest[:4]]
+    # Too long to say whole: the longest cell loses its last clauses, so the row's end (often its price)
+    # is still said, not cut off mid-phrase ("fee £195 fixed fee per tax.")
+    while len(f"{first}: {', '.join(parts)}".split()) > MAX_SPOKEN_WORDS:
+        longest = max(range(len(parts)), key=lambda i: len(parts[i].split()))
+        clauses = re.split(r",\s+(?:and\s+)?", parts[longest])
+        if len(clauses) < 2:
+            break
+        parts[longest] = ", ".join(clauses[:-1])
     return tidy(f"{first}: " + ", ".join(parts))
 
 
@@ -62,18 +70,44 @@ def spoken(fact: Fact, sentence: str | None = None) -> str:
     return shorten(tidy(fact.text))
 
 
-_PLAIN_NO = re.compile(r"\b(?:do not|don't|does not|doesn't|cannot|can't|is not|isn't|are not|aren't|never|no longer|"
+_PLAIN_NO = re.compile(r"\b(?:exclud\w*|do not|don't|does not|doesn't|cannot|can't|is not|isn't|are not|aren't|never|no longer|"
                        r"not (?:accepted|allowed|possible|available|included|covered))\b", re.I)
+_NOT_A_NO = re.compile(r"\b(?:at |with |for )?no (?:extra |additional )?(?:charge|cost|fee|obligation)\b|\bfree of charge\b"
+                       r"|\bno problem\b|\bno need to book\b", re.I)
+_PERMITS = re.compile(r"\b(?:can|may|are welcome|is welcome|welcome to|are able to|is possible|allowed|we accept|we take)\b",
+                      re.I)
 _HEDGE = re.compile(r"\b(?:only|except|unless|but|however|although|if)\b", re.I)
 
 
-def yes_or_no(question_is_yes_no: bool, fully_covered: bool, said: str) -> str:
+_DAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+_DAY = r"(monday|tuesday|wednesday|thursday|friday|saturday|sunday)s?"
+
+
+def days_named(text: str) -> set[str]:
+    """The weekdays a text names, ranges spread ("Tuesday to Thursday" is three days)."""
+    lowered = text.lower()
+    days = {m.group(1) for m in re.finditer(rf"\b{_DAY}\b", lowered)}
+    for m in re.finditer(rf"\b{_DAY}\s*(?:to|-|–|until|through)\s*{_DAY}\b", lowered):
+        first, last = _DAYS.index(m.group(1)), _DAYS.index(m.group(2))
+        days |= {_DAYS[(first + n) % 7] for n in range((last - first) % 7 + 1)}
+    return days
+
+
+def yes_or_no(question_is_yes_no: bool, coverage: float, said: str, question: str = "") -> str:
     """A yes/no question answered by a fact that plainly says what was asked starts with "Yes"; a fact that
-    already starts with its yes or no, or hedges ("only", "not"), is said as it is."""
+    already starts with its yes or no, or hedges ("only", "not"), is said as it is. "Is she in on
+    Thursdays?" answered by a row of the days someone works is a yes or a no by those days."""
     if not question_is_yes_no or re.match(r"^\s*(yes|no)\b", said, re.I):
         return said
-    if fully_covered and not _NEGATION.search(said):
+    asked_days, listed = days_named(question), days_named(said)
+    plain = _NOT_A_NO.sub(" ", said)  # "at no charge" refuses nothing
+    if len(asked_days) == 1 and len(listed) >= 2 and re.search(r"\b(?:in|work|working|there|around|available|open)\b",
+                                                               question, re.I):
+        return f"{'Yes' if asked_days <= listed else 'No'}. {said}"
+    if coverage >= 0.99 and not _NEGATION.search(plain):
         return f"Yes. {said}"
-    if fully_covered and _PLAIN_NO.search(said) and not _HEDGE.search(said):
+    if coverage >= 0.6 and _PERMITS.search(said) and not _NEGATION.search(plain) and not _HEDGE.search(said):
+        return f"Yes. {said}"  # "Can I leave my car overnight?" - "Cars can stay overnight in our yard."
+    if coverage >= 0.85 and _PLAIN_NO.search(said) and not _HEDGE.search(said):
         return f"No. {said}"  # "Can I pay by cheque?" - "We do not accept cheques."
     return said

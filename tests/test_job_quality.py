@@ -12,7 +12,7 @@ from brain.policy import REFUSAL, Policy
 from brain.prompt import business_hours_text
 from config.settings import JobSettings, TransferTarget
 from memory.embeddings import Embedder
-from brain.knowledge import KnowledgeIndex
+from brain.knowledge import KnowledgeIndex, other_variant
 from memory.service import MemoryService
 from memory.sqlite_store import SQLiteStore
 
@@ -43,14 +43,18 @@ DENTAL_DOCS = {
 }
 
 
-@pytest.fixture(scope="module")
-def knowledge(tmp_path_factory, router):
-    folder = tmp_path_factory.mktemp("docs")
-    for name, text in DENTAL_DOCS.items():
+def _index(folder, docs: dict[str, str], embedder) -> KnowledgeIndex:
+    """The documents written to ``folder`` and read as a fresh business's would be."""
+    for name, text in docs.items():
         (folder / name).write_text(text)
-    service = MemoryService(SQLiteStore(folder / "m.sqlite3"), router.embedder)
+    service = MemoryService(SQLiteStore(folder / "m.sqlite3"), embedder)
     service.ingest(folder)
     return KnowledgeIndex(service)
+
+
+@pytest.fixture(scope="module")
+def knowledge(tmp_path_factory, router):
+    return _index(tmp_path_factory.mktemp("docs"), DENTAL_DOCS, router.embedder)
 
 
 def test_figures_are_canonical_numbers():
@@ -257,3 +261,60 @@ def test_code_like_model_output_is_never_spoken(tmp_path):
         assert _CODE_LIKE.search(said)
     for said in ["We open at 8 AM.", "Dr. O'Neil is in on Monday.", "It costs $95, tax included."]:
         assert not _CODE_LIKE.search(said)
+
+
+TIMBER_DOCS = {
+    "prices.md": "# Prices\n\n| Item | Price | Notes |\n|---|---|---|\n| 2x4 softwood | £4 per metre | planed all round |\n"
+                 "| Oak sleeper | £38 each | untreated |\n| Chain replacement for log splitters | £35 | while you wait |\n",
+    "contact.md": "# Contact\n\nPhone: 555-0190.\n\nOur yard gate is on Mill Lane.",
+    "seasons.md": "# Christmas\n\nChristmas is our busiest season.\n\nChristmas delivery: the last order date is "
+                  "14 December.",
+}
+
+
+@pytest.fixture(scope="module")
+def timber(tmp_path_factory, router):
+    return _index(tmp_path_factory.mktemp("timber"), TIMBER_DOCS, router.embedder)
+
+
+@pytest.mark.parametrize("question, said", [
+    ("What will an oak sleeper set me back?", "38"),  # an idiom asks the price
+    ("How much is two by four softwood?", "£4"),  # "two by four" is the 2x4 row
+    ("What's the best number to ring you on?", "555-0190"),  # the phone line, whatever the asking words
+    ("When's the deadline for Christmas delivery?", "14 December"),  # a deadline needs its date
+    ("I split logs for the whole village and my splitter chain snapped. How much to replace the chain?", "35"),
+])
+def test_asking_words_and_a_told_context_still_find_the_fact(timber, question, said):
+    found = timber.answer(question)
+    assert found is not None and said in found.text, (question, found)
+
+
+@pytest.mark.parametrize("question, fact, other", [
+    ("How much are B5 notebooks?", "B4 notebooks: price 12, unit per 10.", True),
+    ("How much are B4 notebooks?", "B4 notebooks: price 12, unit per 10.", False),
+    ("How much is a 90-litre drum?", "A 40 or 60 litre drum costs $35.", True),
+    ("How much is a 60 litre drum?", "A 40 or 60 litre drum costs $35.", False),
+    ("What would a thousand labels cost?", "Labels: price 18, unit per 200.", True),
+    ("We ship about 500 orders a month. What would it cost?", "Starter plan: up to 100 orders a month.", True),
+    ("Could you collect it? I'm three miles away.", "Collection is free within 5 miles.", False),
+    ("How much to fit a lock on the back door?", "Front door lock fitting: price £90.", True),
+    ("How much to fit a front door lock?", "Front door lock fitting: price £90.", False),
+    ("My order is about $800. Do I pay up front?", "Orders over $500 need a 50% deposit.", False),  # money is no variant
+])
+def test_a_fact_about_another_variant_does_not_answer(question, fact, other):
+    assert other_variant(question, fact) is other
+
+
+@pytest.mark.parametrize("question, said", [
+    ("Can I just write you a check when I come in?", "personal checks"),  # the noun, in either spelling
+    ("My son's seven, how much is a cleaning for him?", "$70"),  # a son is a child
+    ("If I need to cancel, how much warning do you need?", "24 hours"),  # warning is notice
+    ("If the repair fails later, how long is your work covered for?", "1 year"),  # covered is guaranteed
+])
+def test_everyday_words_for_what_the_documents_say(tmp_path_factory, router, question, said):
+    index = _index(tmp_path_factory.mktemp("everyday"), {"policies.md": (
+        "# Payment\n\nWe do not accept personal checks.\n\n# Prices\n\nA child cleaning for children under 12 costs $70.\n\n"
+        "# Cancellations\n\nPlease give at least 24 hours notice to cancel.\n\n# Warranty\n\nAll our work is guaranteed for 1 year.")},
+        router.embedder)
+    found = index.answer(question)
+    assert found is not None and said in found.text, (question, found)

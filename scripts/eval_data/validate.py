@@ -162,6 +162,23 @@ def check_business(folder: Path, errors: list[str]) -> Counter:
     return counts
 
 
+def check_probe(folder: Path, errors: list[str]) -> int:
+    """probe.json, where a business has one: answerable questions with what to mention, and near misses."""
+    path = folder / "probe.json"
+    if not path.is_file():
+        return 0
+    data = json.loads(path.read_text())
+    items = data.get("answerable", []) + data.get("unanswerable", [])
+    for item in data.get("answerable", []):
+        groups = item.get("mention_any")
+        if not isinstance(item.get("q"), str) or not groups or not all(isinstance(g, list) and g for g in groups):
+            errors.append(f"{folder.name}/probe.json: bad answerable item {item!r}")
+    for item in data.get("unanswerable", []):
+        if not isinstance(item.get("q"), str):
+            errors.append(f"{folder.name}/probe.json: bad unanswerable item {item!r}")
+    return len(items)
+
+
 def main() -> int:
     errors: list[str] = []
     total: Counter = Counter()
@@ -173,7 +190,9 @@ def main() -> int:
             errors.append(f"{folder.name}: {exc}")
             continue
         total += counts
-        print(f"{folder.name}: {sum(counts.values())} scenarios  " + "  ".join(f"{c}={counts[c]}" for c in CATEGORIES))
+        probes = check_probe(folder, errors)
+        print(f"{folder.name}: {sum(counts.values())} scenarios  " + "  ".join(f"{c}={counts[c]}" for c in CATEGORIES)
+              + (f"  probe={probes}" if probes else ""))
     print(f"total: {sum(total.values())} scenarios  " + "  ".join(f"{c}={total[c]}" for c in CATEGORIES))
     for category in CATEGORIES:
         if total[category] < MIN_PER_CATEGORY:
