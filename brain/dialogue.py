@@ -90,7 +90,8 @@ _AFFIRM = re.compile(r"^\W*(yes|yeah|yep|yup|correct|right|exactly|perfect|that'
                      re.I)
 # More of the call's mechanics: a greeting alone, "hang on", "is this <company>?", "are you a robot?", "can I ask
 # you something?", "wrong number", "no thanks".
-_HELLO_ONLY = re.compile(r"^\W*(?:hi|hello|hey|hiya|morning|afternoon|evening|good (?:morning|afternoon|evening))(?: there)?"
+_HELLO = r"(?:hi|hello|hey|hiya|morning|afternoon|evening|good (?:morning|afternoon|evening))"  # a greeting's words
+_HELLO_ONLY = re.compile(r"^\W*" + _HELLO + r"(?: there)?"
                          r"[\s,!.]*(?:(?:how are you|how'?s it going|(?:are )?you all? ?right|are you well)(?: today)?\W*)?$", re.I)
 _HOLD = re.compile(r"^\W*(?:(?:sorry|oh|um|er)[\s,]+)?(?:hang on|hold on|one (?:moment|sec(?:ond)?|minute)|just a (?:moment|sec(?:ond)?|minute)"
                    r"|bear with me|give me a (?:moment|sec(?:ond)?|minute)|wait a (?:moment|sec(?:ond)?|minute))"
@@ -138,7 +139,7 @@ _NAME_INTRO = re.compile(r"\b(?i:my name is|this is|i am|i'm|it'?s)\s+([A-Z][a-z
 # Weaker forms, used only when the words are not the business's own and not everyday English: "Oskar Thorvaldsen
 # here", "Hi, Teodora Vasquez.", "the name's Okonkwo", "Yusra speaking".
 _NAME_HERE = re.compile(r"(?:^|(?<=[.!?,])\s)\W*([A-Z][a-z]+(?:\s+[A-Z][a-z]+)?)\s+(?:here|speaking)\b(?!\s+(?:is|are|was|in|at|for))")
-_NAME_AFTER_GREETING = re.compile(r"^\W*(?i:hi|hello|hey|hiya|morning|afternoon|evening|good (?:morning|afternoon|evening))"
+_NAME_AFTER_GREETING = re.compile(r"^\W*(?i:" + _HELLO + r")"
                                   r"[\s,!.]+(?:(?i:there)[\s,!.]+)?([A-Z][a-z]+\s+[A-Z][a-z]+)\s*(?:[.,!]|$)")
 _NAME_IS = re.compile(r"\b(?i:the name'?s|name'?s|call me)\s+([A-Z][a-z]+(?:\s+[A-Z][a-z]+)?)\b")
 _NOT_NAMES = {"Calling", "Me", "Just", "Here", "Not", "Fine", "Good", "Interested", "Looking", "Sorry", "The", "Again",
@@ -202,8 +203,7 @@ _WHEN = re.compile(r"\b((?:tomorrow|today|tonight|this|next|on|at|in|after|befor
                    r"thursday|friday|saturday|sunday)\b[^.?!,]*)", re.I)
 _WHEN_DAY = re.compile(r"\b((?:(?:on|this|next|by|after|before|around|at)\s+)?(?:tomorrow|today|tonight|monday|tuesday|"
                        r"wednesday|thursday|friday|saturday|sunday|\d{1,2}(?::\d\d)?\s*(?:am|pm|o'?clock))\b[^.?!,]*)", re.I)
-_GREETING = re.compile(r"^\s*(?:hi|hello|hey|hiya|morning|afternoon|evening|good (?:morning|afternoon|evening))\b[\s,!.]*",
-                       re.I)
+_GREETING = re.compile(r"^\s*" + _HELLO + r"\b[\s,!.]*", re.I)
 # "Can you make a note of my reg?", "hang on to that for me", "keep it on file": the caller asks to be remembered.
 _NOTE_REQUEST = re.compile(r"\b(?:make a note|take a note|note (?:it|that|this|down|my)|keep (?:it|that|this) on (?:file|record)|"
                            r"hang on to|hold on to|keep hold of|put (?:it|that) on (?:file|record|my file)|"
@@ -395,12 +395,13 @@ class Receptionist:
         """"What's my booking reference?", "which number did I give you?": from this caller's memory only."""
         if not _SELF_QUESTION.search(text):
             return None
-        lines = [line for line in self.human_block().splitlines() if line.strip()]
+        block = self.human_block()
+        lines = [line for line in block.splitlines() if line.strip()]
         said = [line[len("Caller said:"):].strip() for line in lines if line.startswith("Caller said:")]
         # "I'm at your counter and my mind's gone blank. What's my order number?": the asking sentence
         asking = [s for s in re.split(r"(?<=[.!?])\s+", text) if _SELF_QUESTION.search(s)]
         text = asking[-1] if asking else text
-        name = caller_name(self.human_block())
+        name = caller_name(block)
         if name and re.search(r"\b(?:my name|what name|which name|who i am|name (?:have|did|do) you)\b", text, re.I):
             return Reply(f"We have you down as {name}.", intent="recall")
         wanted = content_stems(text) - _ASK_STEMS
@@ -455,7 +456,7 @@ class Receptionist:
         return None
 
     def _is_us(self, named: str) -> bool:
-        """"Is this Ashdown and Vale?": the words name this company (most of its own words, or its first)."""
+        """"Is this Quillfeather Bindery?": the words name this company (most of its own words, or its first)."""
         ours = content_stems(self.job.company.replace("&", " and ")) - content_stems("ltd limited and the co company")
         said = content_stems(named.replace("&", " and "))
         return bool(ours) and (len(ours & said) * 2 >= len(ours) or bool(said) and said <= ours)
@@ -477,9 +478,9 @@ class Receptionist:
     # -- the flows -------------------------------------------------------------------------------
     def handle(self, text: str) -> Reply | None:
         reply = self._handle(text)
-        if reply is not None and reply.intent not in ("repeat", "presence", "thanks", "affirm", "goodbye"):
-            self.last_informative = reply.text  # what "could you repeat the price?" asks for again
         if reply is not None:
+            if reply.intent not in ("repeat", "presence", "thanks", "affirm", "goodbye"):
+                self.last_informative = reply.text  # what "could you repeat the price?" asks for again
             if reply.tool in ("take_message", "schedule_callback"):
                 self.last_stored = reply
             elif reply.intent not in ("repeat", "presence", "affirm", "thanks"):
@@ -601,7 +602,6 @@ class Receptionist:
 
     def _several(self, parts: list[str]) -> Reply:
         said, tool, arguments, intents = [], None, {}, []
-        # the same "I don't have that" for both parts is said once
         support: list[str] = []
         for part in parts:
             self.last_support = []
@@ -609,7 +609,7 @@ class Receptionist:
             if reply is None:
                 reply = self.answer_from_documents(part)
             support += self.last_support
-            if reply.text not in said:
+            if reply.text not in said:  # the same "I don't have that" for both parts is said once
                 said.append(reply.text)
             intents.append(reply.intent)
             if reply.tool and tool is None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from brain.prompt import DAYS, business_hours_text
+from brain.prompt import DAYS, WEEKDAY, business_hours_text
 from config.settings import JobSettings
 
 _MONTHS = {m.lower(): i for i, m in enumerate(calendar.month_name) if m} | {
@@ -29,14 +29,13 @@ _HOLIDAYS = {"christmas eve": (12, 24), "christmas day": (12, 25), "christmas": 
              "new year's eve": (12, 31), "new years eve": (12, 31), "new year's day": (1, 1), "new years day": (1, 1),
              "new year's": (1, 1)}
 _ORDINALS = {"first": 1, "1st": 1, "second": 2, "2nd": 2, "third": 3, "3rd": 3, "fourth": 4, "4th": 4, "last": -1}
-_WEEKDAY = r"(monday|tuesday|wednesday|thursday|friday|saturday|sunday)s?"
 _EXCEPTION_CUE = re.compile(r"\b(only|except|closed|closes|by appointment|holiday|holidays|every other|alternate|"
                             r"first|second|third|fourth|last)\b", re.I)
 _NOW = re.compile(r"\b(right now|at the moment|currently|open now|still open|now)\b", re.I)
 _TODAY = re.compile(r"\b(today|tonight|this (?:morning|afternoon|evening))\b", re.I)
 _TOMORROW = re.compile(r"\btomorrow\b", re.I)
 _WEEKEND = re.compile(r"\b(?:the |this |on the )?weekends?\b", re.I)
-_ASKED_DAY = re.compile(r"\b(this|next|coming|on)?\s*" + _WEEKDAY + r"\b", re.I)
+_ASKED_DAY = re.compile(r"\b(this|next|coming|on)?\s*" + WEEKDAY + r"\b", re.I)
 _CLOSE_ASKED = re.compile(r"\b(close|closing|shut|until|till)\b", re.I)
 # "When do you open?" asks for the opening time; "when are you open?" for the day's hours.
 _OPEN_ASKED = re.compile(r"\b(?:what time|when) (?:do|does|will|did) (?:you|it|the \w+|\w+) (?:open|start)\b"
@@ -44,8 +43,9 @@ _OPEN_ASKED = re.compile(r"\b(?:what time|when) (?:do|does|will|did) (?:you|it|t
 _PART_OF_DAY = {"morning": (time(0), time(12)), "afternoon": (time(12), time(17)), "evening": (time(17), time(23, 59)),
                 "tonight": (time(17), time(23, 59)), "lunchtime": (time(12), time(14)), "lunch": (time(12), time(14))}
 _NUMBERS = {w: n for n, w in enumerate("zero one two three four five six seven eight nine ten eleven twelve".split())}
-_AT_TIME = re.compile(r"\b(?:at|around|about|by|after|before|until|till)\s+(\d{1,2}|" + "|".join(_NUMBERS) +
-                      r")(?::(\d{2}))?\s*(am|pm|a\.m\.|p\.m\.|o'?clock)?", re.I)
+_CLOCK_NUMBER = r"(\d{1,2}|" + "|".join(_NUMBERS) + r")"  # "4" or "four"
+_AT_TIME = re.compile(r"\b(?:at|around|about|by|after|before|until|till)\s+" + _CLOCK_NUMBER +
+                      r"(?::(\d{2}))?\s*(am|pm|a\.m\.|p\.m\.|o'?clock)?", re.I)
 _YES_NO = re.compile(r"^\s*(?:and\s+|so\s+|hi,?\s+)?(are|is|will|do|can|could|may|would)\b", re.I)
 
 
@@ -164,7 +164,7 @@ def _extension(text: str) -> Exception_ | None:
     if hour > 23 or minute > 59:
         return None
     lowered = text.lower()
-    weekday = re.search(_WEEKDAY, lowered)
+    weekday = re.search(WEEKDAY, lowered)
     months = frozenset(_MONTHS[m.group(1)] for m in _IN_MONTH.finditer(lowered))
     on_dates = frozenset(_dates_in(text))
     if not weekday and not months and not on_dates:
@@ -192,12 +192,12 @@ def parse_exception(text: str) -> Exception_ | None:
         back = date(2001 + (first_back < last), *first_back) - timedelta(days=1)
         dates |= _span_dates(last, (back.month, back.day))
     weekday, weeks = None, set()
-    ordinal = re.search(r"((?:(?:first|second|third|fourth|last|1st|2nd|3rd|4th)(?:\s*(?:,|and|&)\s*)?)+)\s+" + _WEEKDAY,
+    ordinal = re.search(r"((?:(?:first|second|third|fourth|last|1st|2nd|3rd|4th)(?:\s*(?:,|and|&)\s*)?)+)\s+" + WEEKDAY,
                         lowered)
     if ordinal:
         weeks = {_ORDINALS[w] for w in re.findall(r"first|second|third|fourth|last|1st|2nd|3rd|4th", ordinal.group(1))}
         weekday = ordinal.group(2)
-    if not dates and not weeks and not re.search(_WEEKDAY, lowered) and "holiday" not in lowered:
+    if not dates and not weeks and not re.search(WEEKDAY, lowered) and "holiday" not in lowered:
         return None
     if not dates and not weeks and not re.search(r"\b(only|except|by appointment|every other|alternate|holidays?)\b",
                                                  lowered):
@@ -278,6 +278,16 @@ def _short(text: str, words: int = 16) -> str:
     return said + "."
 
 
+_HALF_PAST = re.compile(r"\bhalf (?:past )?" + _CLOCK_NUMBER + r"\b", re.I)
+_QUARTER_PAST = re.compile(r"\bquarter past " + _CLOCK_NUMBER + r"\b", re.I)
+_QUARTER_TO = re.compile(r"\bquarter to " + _CLOCK_NUMBER + r"\b", re.I)
+
+
+def _hour_of(raw: str) -> int:
+    """"4" or "four" as 4."""
+    return int(raw) if raw.isdigit() else _NUMBERS[raw.lower()]
+
+
 def _time_asked(question: str) -> tuple[time, time] | None:
     """The part of the day or the time the question is about ("tomorrow morning", "at four"), if any."""
     lowered = question.lower()
@@ -285,18 +295,13 @@ def _time_asked(question: str) -> tuple[time, time] | None:
         if re.search(rf"\b{word}\b", lowered):
             return window
     # "about half six" is 6:30, "quarter to five" 4:45 (British clock talk)
-    question = re.sub(r"\bhalf (?:past )?(\d{1,2}|" + "|".join(_NUMBERS) + r")\b",
-                      lambda m: f"{m.group(1)}:30", question, flags=re.I)
-    question = re.sub(r"\bquarter past (\d{1,2}|" + "|".join(_NUMBERS) + r")\b",
-                      lambda m: f"{m.group(1)}:15", question, flags=re.I)
-    question = re.sub(r"\bquarter to (\d{1,2}|" + "|".join(_NUMBERS) + r")\b",
-                      lambda m: f"{(int(m.group(1)) if m.group(1).isdigit() else _NUMBERS[m.group(1).lower()]) - 1 or 12}:45",
-                      question, flags=re.I)
+    question = _HALF_PAST.sub(lambda m: f"{m.group(1)}:30", question)
+    question = _QUARTER_PAST.sub(lambda m: f"{m.group(1)}:15", question)
+    question = _QUARTER_TO.sub(lambda m: f"{_hour_of(m.group(1)) - 1 or 12}:45", question)
     match = _AT_TIME.search(question)
     if not match:
         return None
-    raw = match.group(1).lower()
-    hour = int(raw) if raw.isdigit() else _NUMBERS[raw]
+    hour = _hour_of(match.group(1))
     minute = int(match.group(2) or 0)
     suffix = (match.group(3) or "").lower().replace(".", "")
     if suffix == "pm" and hour < 12 or not suffix.startswith(("am", "pm")) and 1 <= hour <= 7:

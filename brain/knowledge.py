@@ -27,6 +27,7 @@ try:
 except ImportError:  # pragma: no cover - a dependency; the weighting degrades to document rarity alone
     _zipf = None
 
+from brain.prompt import DAYS, WEEKDAY
 from brain.speakable import spoken, yes_or_no
 from memory.documents import Fact
 from memory.documents.text import read_text
@@ -132,9 +133,6 @@ def main_clause(question: str) -> str:
     return _SUBORDINATE.sub(" ", question)
 
 
-_WEEKDAYS = {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"}
-
-
 def asked_sentences(turn: str) -> str:
     """The sentences of a turn that ask ("I split logs for the village. How much to replace a chain?" -> the second):
     what the caller tells around a question helps find the fact, but the fact need not repeat it."""
@@ -144,7 +142,7 @@ def asked_sentences(turn: str) -> str:
         return turn
     # "I was hoping to see Ida on a Thursday. Is she in on Thursdays?": the name "she" stands for goes along
     names = [w for s in sentences if s not in asking for w in re.findall(r"(?<=\s)[A-Z][a-z]+\b", s)
-             if w.lower() not in _STOP and w.lower() not in _WEEKDAYS]
+             if w.lower() not in _STOP and w.lower() not in DAYS]
     return " ".join(asking + names)
 
 
@@ -171,17 +169,17 @@ _WHO_STEMS = frozenset(_STEMMER.stemWords(
     "best does would should normally usually".split()))
 
 
-_HOW_ASKED = [(re.compile(r"\bhow long\b", re.I), "long"), (re.compile(r"\bhow old\b", re.I), "old"),
-              (re.compile(r"\bhow early\b", re.I), "earli"), (re.compile(r"\bhow late\b", re.I), "late"),
-              (re.compile(r"\bhow far\b", re.I), "far"), (re.compile(r"\bhow much (?:notice|warning)\b", re.I), "notic"),
-              (re.compile(r"\bhow much (?:notice|warning)\b", re.I), "warn"), (re.compile(r"\bset aside\b", re.I), "set"),
-              (re.compile(r"\bset aside\b", re.I), "asid"), (re.compile(r"\bhow long\b.*\ballow\b", re.I), "allow")]
+# Asking words and the stems of theirs a fact need not have ("how long" asks a duration, not "long").
+_HOW_ASKED = [(re.compile(r"\bhow long\b", re.I), ("long",)), (re.compile(r"\bhow old\b", re.I), ("old",)),
+              (re.compile(r"\bhow early\b", re.I), ("earli",)), (re.compile(r"\bhow late\b", re.I), ("late",)),
+              (re.compile(r"\bhow far\b", re.I), ("far",)),
+              (re.compile(r"\bhow much (?:notice|warning)\b", re.I), ("notic", "warn")),
+              (re.compile(r"\bset aside\b", re.I), ("set", "asid")), (re.compile(r"\bhow long\b.*\ballow\b", re.I), ("allow",))]
 
 
 _IN_ON_DAY = re.compile(r"\b(?:is|are|will|does|do)\s+(?:\w+\s+){0,2}(?:in|working|work|around|available|there|about)\s+"
-                        r"(?:on\s+)?(?:a\s+|the\s+)?(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday)s?\b", re.I)
-_WEEKDAY_STEMS = frozenset(_STEMMER.stemWords(["monday", "tuesday", "wednesday", "thursday", "friday", "saturday",
-                                               "sunday"]))
+                        r"(?:on\s+)?(?:a\s+|the\s+)?" + WEEKDAY + r"\b", re.I)
+_WEEKDAY_STEMS = frozenset(_STEMMER.stemWords(list(DAYS)))
 
 
 def wanted_stems(question: str) -> set[str]:
@@ -190,7 +188,7 @@ def wanted_stems(question: str) -> set[str]:
     stems = content_stems(question)
     if _WHO.search(question) and stems - _WHO_STEMS:
         stems = stems - _WHO_STEMS
-    asked = {stem for pattern, stem in _HOW_ASKED if pattern.search(question)}
+    asked = {stem for pattern, stems_asked in _HOW_ASKED if pattern.search(question) for stem in stems_asked}
     if _PRICE_IDIOM.search(question):
         asked |= _PRICE_IDIOM_STEMS
     if _IN_ON_DAY.search(question):  # "is she in on Thursdays?": the fact lists the days, the day is what is asked
@@ -318,6 +316,9 @@ _CODE = re.compile(r"\b([A-Z])(\d{1,2})\b")  # a size or grade: A4, B2
 _COUNT_WORDS = {"thousand": 1000, "hundred": 100, "dozen": 12}
 _NUMBER_UNIT = re.compile(r"\b(\d+(?:\.\d+)?)(?:\s*(?:or|to|and|-|–)\s*(\d+(?:\.\d+)?))?[\s-]?([a-z]{3,})\b", re.I)
 _PER = re.compile(r"\bper (\d+)\b|\b(?:pack|box|set) of (\d+)\b", re.I)
+_NOT_UNITS = frozenset("and or per each for over under plus off from than the a an to in on at of with is are was".split())
+_TIME_UNITS = frozenset(_STEMMER.stemWords("minute minutes hour hours day days week weeks month months year years am pm "
+                                           "mile miles metre metres meter meters percent".split()))
 
 
 def _numbers_with_units(text: str) -> list[tuple[float, float, str, str]]:
@@ -367,19 +368,15 @@ def other_variant(question: str, fact: str, asking: str | None = None) -> bool:
     for letter, number in _CODE.findall(question):
         if not re.search(rf"\b{letter}{number}\b", fact) and re.search(rf"\b{letter}\d{{1,2}}\b", fact):
             return True
-    stated = _ranges(fact)
-    for low, high, unit in _ranges(question):
+    stated, asked = _ranges(fact), _ranges(question)
+    for low, high, unit in asked:
         same_unit = [(l, h) for l, h, u in stated if u == unit]
         if same_unit and not any(l <= low and high <= h for l, h in same_unit):
             return True
     per = [int(next(g for g in m.groups() if g)) for m in _PER.finditer(fact)]
-    counts = [low for low, high, unit in _ranges(asking) if low == high and low >= 2 and unit not in _TIME_UNITS]
+    counted = asked if asking == question else _ranges(asking)
+    counts = [low for low, high, unit in counted if low == high and low >= 2 and unit not in _TIME_UNITS]
     return bool(per) and any(c not in per for c in counts)
-
-
-_NOT_UNITS = frozenset("and or per each for over under plus off from than the a an to in on at of with is are was".split())
-_TIME_UNITS = frozenset(_STEMMER.stemWords("minute minutes hour hours day days week weeks month months year years am pm "
-                                           "mile miles metre metres meter meters percent".split()))
 
 
 @dataclass(frozen=True)
@@ -518,11 +515,12 @@ class KnowledgeIndex:
 
     def _said(self, index: int) -> str:
         """What a unit says without the company's name (its capitals are no person's)."""
-        say = self._units[index].say
-        return say.replace(self.company, " ") if self.company else say
+        return self._without_company(self._units[index].say)
 
     def _holds_unit(self, unit: _Unit) -> str:
-        text = f"{unit.say} {unit.fact.heading}"
+        return self._without_company(f"{unit.say} {unit.fact.heading}")
+
+    def _without_company(self, text: str) -> str:
         return text.replace(self.company, " ") if self.company else text
 
     def _idf(self, stem: str) -> float:
@@ -555,11 +553,12 @@ class KnowledgeIndex:
     def _scored(self, question: str, limit: int) -> list[tuple[int, float, float, float]]:
         # an idiom's words ("set me back") mean nothing to the embedding: it is given the plain word
         plain = _PRICE_IDIOM.sub("cost", question)
-        similarity = self._matrix @ self.service.embedder.embed_one(" ".join([plain, *asked_for(question)]))
+        asked_words = asked_for(question)
+        similarity = self._matrix @ self.service.embedder.embed_one(" ".join([plain, *asked_words]))
         # What the question's asking words ask for is looked up, but not required in coverage: the address
         # sentence of a prose document need not say "address".
         wanted = wanted_stems(question)
-        looked_up = _expanded(wanted | content_stems(" ".join(asked_for(question))))
+        looked_up = _expanded(wanted | content_stems(" ".join(asked_words)))
         lexical = (np.asarray(self._bm25.get_scores(sorted(looked_up)), dtype=np.float32)
                    if self._bm25 is not None and looked_up else np.zeros(len(self._units), dtype=np.float32))
         fused = np.zeros(len(self._units))

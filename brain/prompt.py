@@ -12,6 +12,7 @@ import re
 from config.settings import JobSettings
 
 DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+WEEKDAY = "(" + "|".join(DAYS) + ")s?"  # a weekday in a lowered text, "Thursdays" too (group 1: the day)
 _NAME = re.compile(r"(?im)^\s*name:\s*([^\n.;,]{2,40})")
 
 

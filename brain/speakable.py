@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+from brain.prompt import DAYS, WEEKDAY
 from memory.documents import Fact
 from speech.sentences import split_sentences
 
@@ -79,17 +80,13 @@ _PERMITS = re.compile(r"\b(?:can|may|are welcome|is welcome|welcome to|are able 
 _HEDGE = re.compile(r"\b(?:only|except|unless|but|however|although|if)\b", re.I)
 
 
-_DAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
-_DAY = r"(monday|tuesday|wednesday|thursday|friday|saturday|sunday)s?"
-
-
 def days_named(text: str) -> set[str]:
     """The weekdays a text names, ranges spread ("Tuesday to Thursday" is three days)."""
     lowered = text.lower()
-    days = {m.group(1) for m in re.finditer(rf"\b{_DAY}\b", lowered)}
-    for m in re.finditer(rf"\b{_DAY}\s*(?:to|-|–|until|through)\s*{_DAY}\b", lowered):
-        first, last = _DAYS.index(m.group(1)), _DAYS.index(m.group(2))
-        days |= {_DAYS[(first + n) % 7] for n in range((last - first) % 7 + 1)}
+    days = {m.group(1) for m in re.finditer(rf"\b{WEEKDAY}\b", lowered)}
+    for m in re.finditer(rf"\b{WEEKDAY}\s*(?:to|-|–|until|through)\s*{WEEKDAY}\b", lowered):
+        first, last = DAYS.index(m.group(1)), DAYS.index(m.group(2))
+        days |= {DAYS[(first + n) % 7] for n in range((last - first) % 7 + 1)}
     return days
 
 
