@@ -90,6 +90,11 @@ def days_named(text: str) -> set[str]:
     return days
 
 
+def refuses(said: str) -> bool:
+    """Does a fact refuse something ("We do not accept cheques", "Cash: not accepted")? "At no charge" does not."""
+    return bool(_PLAIN_NO.search(_NOT_A_NO.sub(" ", said)))
+
+
 def yes_or_no(question_is_yes_no: bool, coverage: float, said: str, question: str = "") -> str:
     """A yes/no question answered by a fact that plainly says what was asked starts with "Yes"; a fact that
     already starts with its yes or no, or hedges ("only", "not"), is said as it is. "Is she in on

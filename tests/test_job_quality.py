@@ -318,3 +318,40 @@ def test_everyday_words_for_what_the_documents_say(tmp_path_factory, router, que
         router.embedder)
     found = index.answer(question)
     assert found is not None and said in found.text, (question, found)
+
+
+NEAR_MISS_DOCS = {
+    "prices.md": "# Prices\n\n| Service | Price |\n|---|---|\n| Gutter clearing, single storey | $90 |\n"
+                 "| Gutter clearing, two storeys | $140 |\n\n# Paying\n\nWe take bank transfer and all major cards. "
+                 "We do not accept cash.\n\n# Team\n\nMarisol Quinlan handles commercial accounts.\n\nOwen Hale handles domestic jobs.",
+}
+
+
+@pytest.fixture(scope="module")
+def near_miss(tmp_path_factory, router):
+    return _index(tmp_path_factory.mktemp("near_miss"), NEAR_MISS_DOCS, router.embedder)
+
+
+def test_a_thing_the_documents_lack_is_said_so_before_the_nearest_fact(near_miss):
+    # "conservatory" is in no fact: the gutter rows are neighbours, not the answer
+    found = near_miss.answer("How much is gutter clearing on a conservatory roof?")
+    assert found is not None and found.missing == "conservatory", found
+    assert found.text.startswith("I don't have anything on conservatory") and "$" in found.text, found.text
+    # the documents' own words are answered plainly
+    plain = near_miss.answer("How much is gutter clearing for a two storey house?")
+    assert plain is not None and not plain.missing and "$140" in plain.text, plain
+
+
+def test_a_word_the_caller_restates_in_the_documents_words_is_not_missing(near_miss):
+    found = near_miss.answer("What do you charge for eavestroughs, you know, gutter clearing on a single storey?")
+    assert found is not None and not found.missing and "$90" in found.text, found
+
+
+def test_a_refusal_comes_with_what_is_done_instead(near_miss):
+    found = near_miss.answer("Can I just pay you in cash?")
+    assert found is not None and "not accept cash" in found.text and "bank transfer" in found.text, found
+
+
+def test_a_who_question_after_what_the_caller_tells(near_miss):
+    found = near_miss.answer("I run a commercial business. Who would I deal with there?")
+    assert found is not None and "Marisol" in found.text, found

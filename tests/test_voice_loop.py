@@ -126,14 +126,19 @@ def test_a_cough_over_the_reply_only_pauses_it(brain, tts, stt, caller_voice, tm
 
 def test_a_turn_ended_by_the_number_hang_over_has_its_first_piece_ready(brain, tts, stt, recordings, tmp_path):
     """A caller reading digits out ("One. Two. Three.", 600 ms pauses) is heard to the end: the turn ends after
-    the number hang-over (1 s of silence). While that silence lasts, the model reads the whole turn, writes its
-    reply's start and Piper speaks the first piece, so the turn's first audio is that piece, made ahead."""
-    settings, employee = brain
+    the number hang-over. While that silence lasts, the model reads the whole turn, writes its reply's start
+    and Piper speaks the first piece, so the turn's first audio is that piece, made ahead.
+
+    The hang-over is set to 4 s here, not the default 1 s: whether the work fits in 1 s is a matter of the
+    machine's speed (scripts/bench_call.py measures it); that work done in the pause is what the turn uses,
+    is this test's matter, and it must not fail because the machine is busy."""
+    base, employee = brain
+    settings = base.model_copy(update={"vad": base.vad.model_copy(update={"number_hangover_ms": 4000})})
     [digits] = [r for r in recordings if r.path.name == "sr_one_two_three.wav"]
     clip = read_audio(digits.path)
     from speech.resample import resample
 
-    caller = np.concatenate([_silence(5.0), resample(clip.samples, clip.rate, RATE).astype(np.int16), _silence(6.0)])
+    caller = np.concatenate([_silence(5.0), resample(clip.samples, clip.rate, RATE).astype(np.int16), _silence(9.0)])
     write_wav(tmp_path / "caller.wav", caller, RATE)
     result = simulate_call(settings, tmp_path / "caller.wav", tmp_path / "agent.wav", stt=stt, tts=tts, brain=employee)
     [turn] = result["turns"]

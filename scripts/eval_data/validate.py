@@ -162,21 +162,26 @@ def check_business(folder: Path, errors: list[str]) -> Counter:
     return counts
 
 
+PROBES = ("probe.json", "probe_fresh.json")  # the first probe, and a later one of fresh questions
+
+
 def check_probe(folder: Path, errors: list[str]) -> int:
-    """probe.json, where a business has one: answerable questions with what to mention, and near misses."""
-    path = folder / "probe.json"
-    if not path.is_file():
-        return 0
-    data = json.loads(path.read_text())
-    items = data.get("answerable", []) + data.get("unanswerable", [])
-    for item in data.get("answerable", []):
-        groups = item.get("mention_any")
-        if not isinstance(item.get("q"), str) or not groups or not all(isinstance(g, list) and g for g in groups):
-            errors.append(f"{folder.name}/probe.json: bad answerable item {item!r}")
-    for item in data.get("unanswerable", []):
-        if not isinstance(item.get("q"), str):
-            errors.append(f"{folder.name}/probe.json: bad unanswerable item {item!r}")
-    return len(items)
+    """The probes a business has: answerable questions with what to mention, and near misses."""
+    count = 0
+    for name in PROBES:
+        path = folder / name
+        if not path.is_file():
+            continue
+        data = json.loads(path.read_text())
+        count += len(data.get("answerable", []) + data.get("unanswerable", []))
+        for item in data.get("answerable", []):
+            groups = item.get("mention_any")
+            if not isinstance(item.get("q"), str) or not groups or not all(isinstance(g, list) and g for g in groups):
+                errors.append(f"{folder.name}/{name}: bad answerable item {item!r}")
+        for item in data.get("unanswerable", []):
+            if not isinstance(item.get("q"), str):
+                errors.append(f"{folder.name}/{name}: bad unanswerable item {item!r}")
+    return count
 
 
 def main() -> int:
