@@ -568,6 +568,16 @@ class KnowledgeIndex:
                     return token
         return ""
 
+    def _told_wanted(self, question: str) -> set[str]:
+        """The stems a fact must cover, less the words of what the caller tells around the question that no
+        fact has: "The dealer told me my timing belt needs doing" - "dealer" and "told" are the caller's
+        story, and a fact cannot be expected to hold them (a word of the asked sentence stays: it may be
+        what is asked, see _missing_thing)."""
+        wanted = wanted_stems(question)
+        asked = content_stems(asked_sentences(question))
+        story = {w for w in wanted - asked if not any(self._df.get(v) for v in _variants(w))}
+        return wanted - story if wanted - story else wanted
+
     def knows(self, stem: str) -> bool:
         """Whether the documents have this word in a few of their facts: it names one thing of theirs (a
         word in many of them, a bakery's "bread", names none)."""
@@ -595,7 +605,7 @@ class KnowledgeIndex:
         similarity = self._matrix @ self.service.embedder.embed_one(" ".join([plain, *asked_words]))
         # What the question's asking words ask for is looked up, but not required in coverage: the address
         # sentence of a prose document need not say "address".
-        wanted = wanted_stems(question)
+        wanted = self._told_wanted(question)
         looked_up = _expanded(wanted | content_stems(" ".join(asked_words)))
         lexical = (np.asarray(self._bm25.get_scores(sorted(looked_up)), dtype=np.float32)
                    if self._bm25 is not None and looked_up else np.zeros(len(self._units), dtype=np.float32))
@@ -635,7 +645,7 @@ class KnowledgeIndex:
             if not pool:
                 return None
             who = bool(_WHO.match(asked_sentences(question)))
-            wanted = wanted_stems(question)
+            wanted = self._told_wanted(question)
             asked_stems = _expanded(content_stems(" ".join(_asked_words(question))))
             if needed and not {s for s in wanted if not (_variants(s) & asked_stems)}:
                 # "where are you?", "what's your address?": what the answer must hold is all it asks

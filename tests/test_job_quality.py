@@ -355,3 +355,22 @@ def test_a_refusal_comes_with_what_is_done_instead(near_miss):
 def test_a_who_question_after_what_the_caller_tells(near_miss):
     found = near_miss.answer("I run a commercial business. Who would I deal with there?")
     assert found is not None and "Marisol" in found.text, found
+
+
+@pytest.mark.parametrize("question, said", [
+    ("The letting agent told me the door seal on our washing machine needs doing soon. Can you give me a "
+     "ballpark on the cost?", "£95"),
+    ("My neighbour's plumber reckoned our dishwasher pump is knackered and overdue. Can you give me a rough "
+     "idea of the cost?", "£140"),
+])
+def test_the_callers_story_words_are_not_asked_of_the_fact(tmp_path_factory, router, question, said):
+    """Words of what the caller tells around the question that no fact has ("letting agent", "neighbour's
+    plumber") are their story: the fact is not expected to hold them."""
+    index = _index(tmp_path_factory.mktemp("story"), {"prices.md": (
+        "# Prices\n\n| Repair | Price | Time taken |\n|---|---|---|\n| Washing machine door seal | £95 | 1 hour |\n"
+        "| Oven element | £120 | 45 minutes |\n| Fridge thermostat | £80 | 30 minutes |\n| Dishwasher pump | £140 | 1 hour |\n"
+        "| Tumble dryer belt | £60 | 30 minutes |\n| Cooker hood motor | £110 | 1 hour |\n\n# Notes\n\n"
+        "The time is how long the engineer spends at your home.\n\nWritten quotes are valid for 30 days.")},
+        router.embedder)
+    found = index.answer(question)
+    assert found is not None and said in found.text, (question, found)
