@@ -50,7 +50,7 @@ KNOWN_COVERAGE = 0.3
 # for, and the documents do not have it: the nearest fact is a neighbour, said as such, not as the answer.
 # (Measured on the knowledge probe, 2026-12-08: a plain veto at this level made 6 of its 48 near misses
 # honest and cost no answerable question there, but cost 6 of 121 first turns of the tuned calls - "a full
-# service on my little hatchback" - which the hedged neighbour still answers.)
+# service on my little <car model>" - which the hedged neighbour still answers.)
 ASKED_ABSENT = 0.9
 _FIGURE = re.compile(r"\d")
 MODIFIER_REACH = 3  # words between a thing and its variant word: "gutter clearing on a conservatory"
@@ -543,6 +543,10 @@ class KnowledgeIndex:
         # documented thing ("unblock" for "clearing a blockage"), or what the documents lack (a service not offered).
         return math.log(1.0 + (len(self._units) + 1) / (max(count, 1) + 0.5)) * english_rarity(stem)
 
+    def _in_no_fact(self, stem: str) -> bool:
+        """No fact has this stem, nor its usual synonym (the caller's own word, or a thing the documents lack)."""
+        return not any(self._df.get(v) for v in _variants(stem))
+
     def _missing_thing(self, question: str, index: int) -> str:
         """The caller's own word for the kind of thing asked that no fact has and English rarely uses ("gutter
         clearing on a conservatory", "infrared sauna"), as the caller said it; "" when there is none. It must stand
@@ -550,7 +554,7 @@ class KnowledgeIndex:
         tells around the question ("I slipped on the ice last week", "what I rang about: ...") does not count."""
         asked = asked_sentences(question)
         rare = {w for w in wanted_stems(main_clause(asked))
-                if english_rarity(w) >= ASKED_ABSENT and not any(self._df.get(v) for v in _variants(w))}
+                if english_rarity(w) >= ASKED_ABSENT and self._in_no_fact(w)}
         if not rare:
             return ""
         has = self._stems[index] | self._heading_stems[index]
@@ -575,7 +579,7 @@ class KnowledgeIndex:
         what is asked, see _missing_thing)."""
         wanted = wanted_stems(question)
         asked = content_stems(asked_sentences(question))
-        story = {w for w in wanted - asked if not any(self._df.get(v) for v in _variants(w))}
+        story = {w for w in wanted - asked if self._in_no_fact(w)}
         return wanted - story if wanted - story else wanted
 
     def knows(self, stem: str) -> bool:
@@ -660,7 +664,7 @@ class KnowledgeIndex:
             unit = self._units[index]
             # A word of the question that no fact has, and that English does not use everywhere ("softback",
             # "refurbish"): the documents may not answer it (or the caller used a word of their own).
-            absent = max((english_rarity(w) for w in wanted if not any(self._df.get(v) for v in _variants(w))),
+            absent = max((english_rarity(w) for w in wanted if self._in_no_fact(w)),
                          default=0.0)
             missing = self._missing_thing(question, index)
         # "Where are you?" answered by an "Address:" line: the label is what was asked for.

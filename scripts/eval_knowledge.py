@@ -8,7 +8,7 @@ reply must mention and near misses the documents do not answer. Every question g
 
 - answerable right: the reply mentions what it must; "don't know": no fact accepted; wrong: another fact;
 - unanswerable honest: no fact accepted, or the reply says what the documents lack before the nearest fact
-  ("I don't have anything on premolars. The closest I have: ..."); such hedged replies are counted apart too.
+  ("I don't have anything on conservatories. The closest I have: ..."); such hedged replies are counted apart too.
 
 The tuned businesses' probes were first run on 2026-12-07 and the gate was worked on with them since: they
 are a development set. The held-out business (its folder has HELD_OUT) has a probe of its own, written by a
